@@ -1,0 +1,45 @@
+# Set-up commands of the gateway. `make run` starts the web server on the
+# embedded SQLite database; `make test` runs the whole test suite. Each
+# creates the virtual environment in .venv itself and reinstalls only when
+# a requirements file changes.
+
+PYTHON ?= python3
+VENV := .venv
+BIND ?= 127.0.0.1:8000
+WORKERS ?= 2
+
+.PHONY: run test lint bench clean
+
+$(VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required; set PYTHON=/path/to/python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime-installed: requirements.txt | $(VENV)/bin/python
+	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.runtime-installed $@
+
+run: $(VENV)/.runtime-installed
+	mkdir -p var
+	$(VENV)/bin/python manage.py migrate --noinput
+	$(VENV)/bin/python manage.py collectstatic --noinput --verbosity 0
+	$(VENV)/bin/gunicorn ibkr_gateway.wsgi:application \
+		--bind $(BIND) --workers $(WORKERS) \
+		--access-logfile - --error-logfile - --log-level info
+
+test: $(VENV)/.dev-installed
+	$(VENV)/bin/python -m pytest
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(VENV)/.dev-installed
+	$(VENV)/bin/python bench/audit_bench.py
+
+clean:
+	rm -rf $(VENV) var/static

@@ -1,0 +1,119 @@
+"""Shared steps of ``manage.py audit``: exit codes, the scope gate, self-audit.
+
+Every subcommand runs as the ``[cli]`` principal, needs ``ibkr:audit:read``
+when a runtime config is in use, and appends one event describing its own
+run (the read, the export or the verification) to the runtime log.
+"""
+
+import sys
+
+from django.core.management.base import CommandError, CommandParser
+
+import audit
+from audit.envelope import ALLOW, COMPLETED, DENIED, DENY, FAILED, REFUSE, REFUSED
+from ibkr_gateway.scopes import AUDIT_READ
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_CHAIN_BROKEN = 2
+EXIT_TRIGGERS_MISSING = 3
+EXIT_SCOPE_DENIED = 4
+EXIT_UNSAFE_OUTPUT = 6
+EXIT_INVALID = 7
+EXIT_USAGE = 64
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 success, 1 unexpected error, 2 chain broken, 3 append-only "
+    "triggers missing, 4 scope denied, 6 unsafe output refused, 7 "
+    "configuration or database invalid, 64 usage error."
+)
+
+
+class UsageErrorParser(CommandParser):
+    """Argument parser that exits 64 on a usage error.
+
+    argparse exits 2, which ``audit verify`` uses for a broken chain.
+    """
+
+    def error(self, message):
+        if not self.called_from_command_line:
+            raise CommandError(f"Error: {message}", returncode=EXIT_USAGE)
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+class AuditRun:
+    """One run of an ``audit`` subcommand as the ``[cli]`` principal."""
+
+    def __init__(self, config, operation, event_type):
+        self.config = config
+        self.operation = operation
+        self.event_type = event_type
+        self.required_scopes = [AUDIT_READ]
+
+    @property
+    def actor(self):
+        return {"kind": "cli", "id": self.config.cli.actor_id}
+
+    @property
+    def scopes(self):
+        return {
+            "required": self.required_scopes,
+            "granted": sorted(self.config.cli.scopes),
+        }
+
+    def check_scope(self, metadata):
+        """Raise ``CommandError`` (exit 4) after auditing a missing scope."""
+        if AUDIT_READ in self.config.cli.scopes:
+            return
+        audit.log_event(
+            "scope_denied",
+            operation=self.operation,
+            actor=self.actor,
+            decision=DENY,
+            outcome=DENIED,
+            error_code="scope_denied",
+            scopes=self.scopes,
+            metadata=metadata,
+        )
+        raise CommandError(
+            f"{self.config.cli.actor_id} lacks the scope {AUDIT_READ}; add it to "
+            f"scopes under [cli] in {self.config.source}.",
+            returncode=EXIT_SCOPE_DENIED,
+        )
+
+    def completed(self, metadata, output=None):
+        return audit.log_event(
+            self.event_type,
+            operation=self.operation,
+            actor=self.actor,
+            decision=ALLOW,
+            outcome=COMPLETED,
+            scopes=self.scopes,
+            output=output,
+            metadata=metadata,
+        )
+
+    def refused(self, error_code, metadata):
+        return audit.log_event(
+            self.event_type,
+            operation=self.operation,
+            actor=self.actor,
+            decision=REFUSE,
+            outcome=REFUSED,
+            error_code=error_code,
+            scopes=self.scopes,
+            metadata=metadata,
+        )
+
+    def failed(self, error_code, metadata):
+        return audit.log_event(
+            self.event_type,
+            operation=self.operation,
+            actor=self.actor,
+            decision=ALLOW,
+            outcome=FAILED,
+            error_code=error_code,
+            scopes=self.scopes,
+            metadata=metadata,
+        )

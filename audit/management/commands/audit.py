@@ -1,0 +1,498 @@
+"""``manage.py audit tail | export | verify``: review the audit log."""
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from argparse import ArgumentTypeError
+from datetime import datetime
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from audit.cli import (
+    EXIT_CHAIN_BROKEN,
+    EXIT_CODES_HELP,
+    EXIT_INVALID,
+    EXIT_TRIGGERS_MISSING,
+    EXIT_UNEXPECTED,
+    EXIT_UNSAFE_OUTPUT,
+    EXIT_USAGE,
+    AuditRun,
+    UsageErrorParser,
+)
+from audit.errors import AuditUnavailable
+from audit.export import ExportRange, iter_lines, scan_range
+from audit.keys import check_keys, verification_keys
+from audit.progress import Progress
+from audit.reader import (
+    AuditDatabaseError,
+    DatabaseUrlError,
+    current_key_id,
+    open_readonly,
+    parse_database_url,
+    read_transaction,
+    runtime_database_path,
+    tail_entry,
+    tail_rows,
+)
+from audit.verifier import verify_chain
+from ibkr_gateway.runtime_config import (
+    ConfigError,
+    get_runtime_config,
+    load_runtime_config,
+    set_runtime_config,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_TAIL_LIMIT = 10_000
+
+OPERATIONS = {
+    "tail": ("audit.tail", "audit_read"),
+    "export": ("audit.export", "audit_export"),
+    "verify": ("audit.verify", "audit_verification"),
+}
+
+
+def _whole_number(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise ArgumentTypeError(f"{text!r} is negative; use 0 or more")
+    return value
+
+
+def _tail_limit(text):
+    value = _whole_number(text)
+    if not 1 <= value <= MAX_TAIL_LIMIT:
+        raise ArgumentTypeError(f"{text!r} is out of range; use 1 to {MAX_TAIL_LIMIT}")
+    return value
+
+
+def _aware_datetime(text):
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ArgumentTypeError(
+            f"{text!r} is not an RFC 3339 time; use a form such as 2026-12-04T15:00:00Z"
+        ) from None
+    if value.tzinfo is None:
+        raise ArgumentTypeError(
+            f"{text!r} has no time zone; add Z for UTC or an offset such as +01:00"
+        )
+    return value
+
+
+def _key_mapping(text):
+    key_id, separator, env_name = text.partition("=")
+    if not separator or not key_id or not env_name:
+        raise ArgumentTypeError(f"{text!r} is not of the form KEY_ID=ENV_NAME")
+    return key_id, env_name
+
+
+def _tail_line(entry):
+    parts = [
+        f"{entry['seq']:>8}",
+        entry["occurred_at"] or "-",
+        entry["event_type"],
+        entry["operation"],
+        entry["actor"],
+        f"{entry['decision']}/{entry['outcome']}",
+    ]
+    if entry["error_code"]:
+        parts.append(entry["error_code"])
+    if entry["request_id"]:
+        parts.append(f"request {entry['request_id']}")
+    return "  ".join(parts) + "\n"
+
+
+class Command(BaseCommand):
+    help = (
+        "Review the tamper-evident audit log: tail the newest events, export "
+        "a range as JSON Lines, or verify the whole chain. " + EXIT_CODES_HELP
+    )
+    requires_system_checks = []
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        # BaseCommand builds a plain CommandParser; the subparsers are given
+        # UsageErrorParser in add_arguments, and this makes the top level
+        # exit 64 on a usage error too.
+        parser.__class__ = UsageErrorParser
+        return parser
+
+    def add_arguments(self, parser):
+        subcommands = parser.add_subparsers(
+            dest="action",
+            required=True,
+            metavar="{tail,export,verify}",
+            parser_class=UsageErrorParser,
+        )
+        tail = subcommands.add_parser(
+            "tail",
+            help="Print the newest events, newest first.",
+            description="Print the newest events, newest first. " + EXIT_CODES_HELP,
+        )
+        tail.add_argument(
+            "--limit",
+            type=_tail_limit,
+            default=100,
+            help="Number of events to print, 1 to 10000 (default: 100).",
+        )
+        self._add_common(tail)
+
+        export = subcommands.add_parser(
+            "export",
+            help="Write events as JSON Lines in ascending seq.",
+            description=(
+                "Write the newest --limit events, or a range, as JSON Lines in "
+                "ascending seq, after a secret scan of the range. " + EXIT_CODES_HELP
+            ),
+        )
+        export.add_argument(
+            "--limit",
+            type=_whole_number,
+            default=500,
+            help="Maximum number of events; 0 means no limit (default: 500).",
+        )
+        export.add_argument(
+            "--output",
+            metavar="FILE",
+            help="Write the lines to FILE (created new, renamed into place at the "
+            "end) instead of standard output.",
+        )
+        export.add_argument(
+            "--after-seq",
+            type=_whole_number,
+            metavar="N",
+            help="Export events with seq greater than N (default: none).",
+        )
+        export.add_argument(
+            "--since",
+            type=_aware_datetime,
+            metavar="T",
+            help="Export events that occurred at or after T (RFC 3339 with zone).",
+        )
+        export.add_argument(
+            "--until",
+            type=_aware_datetime,
+            metavar="T",
+            help="Export events that occurred before T (RFC 3339 with zone).",
+        )
+        self._add_common(export)
+
+        verify = subcommands.add_parser(
+            "verify",
+            help="Verify every MAC, the projection, the head row and the triggers.",
+            description=(
+                "Verify the whole chain inside one read transaction. " + EXIT_CODES_HELP
+            ),
+        )
+        verify.add_argument(
+            "--hmac-secret-env",
+            metavar="NAME",
+            help="Environment variable holding the key of the log's current key "
+            "id (default: from the runtime config).",
+        )
+        verify.add_argument(
+            "--key",
+            action="append",
+            type=_key_mapping,
+            default=[],
+            metavar="KEY_ID=NAME",
+            help="Environment variable holding the key of an older key id; "
+            "repeat for each (default: [audit.fallback_keys] of the config).",
+        )
+        self._add_common(verify)
+
+    def _add_common(self, parser):
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="Print machine-readable JSON on standard output.",
+        )
+        parser.add_argument(
+            "--database-url",
+            metavar="sqlite:PATH",
+            help="Read this audit database, opened read-only, instead of the "
+            "gateway's own (default: DATABASE_URL).",
+        )
+        parser.add_argument(
+            "--config",
+            metavar="PATH",
+            help="Runtime config file (default: $IBKR_GATEWAY_CONFIG, else "
+            "development mode).",
+        )
+
+    def handle(self, *args, **options):
+        action = options["action"]
+        try:
+            config = self._load_config(options["config"])
+        except ConfigError as exc:
+            raise CommandError(str(exc), returncode=exc.exit_code) from None
+
+        operation, event_type = OPERATIONS[action]
+        run = AuditRun(config, operation, event_type)
+        source = "external" if options["database_url"] else "runtime"
+        metadata = {
+            "database": source,
+            "output_format": "json" if options["json"] else "text",
+        }
+
+        try:
+            run.check_scope(metadata)
+            connection = self._open(options["database_url"], run, metadata)
+            try:
+                handler = getattr(self, f"_{action}")
+                handler(run, connection, options, metadata)
+            finally:
+                connection.close()
+        except AuditUnavailable as exc:
+            raise CommandError(
+                f"{exc} Run 'python manage.py migrate' if the gateway database is new.",
+                returncode=EXIT_UNEXPECTED,
+            ) from None
+
+    def _load_config(self, path):
+        if path is not None:
+            config = load_runtime_config(path)
+            set_runtime_config(config)
+        else:
+            config = get_runtime_config()
+        check_keys(config)
+        return config
+
+    def _open(self, database_url, run, metadata):
+        try:
+            if database_url:
+                path = parse_database_url(database_url)
+            else:
+                path = runtime_database_path()
+            return open_readonly(path)
+        except DatabaseUrlError as exc:
+            raise CommandError(str(exc), returncode=EXIT_USAGE) from None
+        except AuditDatabaseError as exc:
+            run.failed("database_invalid", metadata)
+            raise CommandError(str(exc), returncode=EXIT_INVALID) from None
+
+    # tail
+
+    def _tail(self, run, connection, options, metadata):
+        limit = options["limit"]
+        metadata["limit"] = limit
+        with read_transaction(connection):
+            # First pass: digest what will be printed, so the event that
+            # records this read is written before anything is shown.
+            digest, count = hashlib.sha256(), 0
+            for chunk in self._render_tail(connection, limit, options["json"]):
+                digest.update(chunk.encode())
+                count += 1
+            metadata["output_sha256"] = digest.hexdigest()
+            run.completed(metadata)
+
+            for chunk in self._render_tail(connection, limit, options["json"]):
+                self.stdout.write(chunk, ending="")
+        self.stdout.flush()
+
+    def _render_tail(self, connection, limit, as_json):
+        if as_json:
+            yield '{"events": ['
+        for index, row in enumerate(tail_rows(connection, limit)):
+            entry = tail_entry(row)
+            if as_json:
+                yield ("" if index == 0 else ", ") + json.dumps(entry, sort_keys=True)
+            else:
+                yield _tail_line(entry)
+        if as_json:
+            yield "]}\n"
+
+    # export
+
+    def _export(self, run, connection, options, metadata):
+        export_range = ExportRange(
+            limit=options["limit"],
+            after_seq=options["after_seq"],
+            since=options["since"],
+            until=options["until"],
+        )
+        metadata.update(export_range.as_metadata())
+        output = options["output"]
+        metadata["output"] = "file" if output else "stdout"
+        if output and Path(output).exists():
+            raise CommandError(
+                f"output file {output} already exists; choose a new name or "
+                "remove it first.",
+                returncode=EXIT_USAGE,
+            )
+
+        progress = Progress("export scan")
+        with read_transaction(connection):
+            scan = scan_range(connection, export_range, progress)
+            progress.finish()
+            metadata.update(scan.summary())
+            if scan.unsafe_count:
+                metadata["unsafe_count"] = scan.unsafe_count
+                metadata["unsafe_rows"] = scan.unsafe_rows
+                run.refused("unsafe_output", metadata)
+                rows = ", ".join(str(row["seq"]) for row in scan.unsafe_rows)
+                raise CommandError(
+                    f"export refused: {scan.unsafe_count} row(s) look like they "
+                    f"hold secrets (seq {rows}). Nothing was written; run "
+                    "'audit verify' and investigate those rows.",
+                    returncode=EXIT_UNSAFE_OUTPUT,
+                )
+
+            if output:
+                self._export_to_file(
+                    run, connection, export_range, scan, output, metadata
+                )
+            else:
+                run.completed(metadata)
+                self._export_to_stdout(connection, export_range, scan, options)
+
+        if output:
+            summary = scan.summary()
+            if options["json"]:
+                self.stdout.write(json.dumps(summary, sort_keys=True))
+            else:
+                self.stdout.write(
+                    f"exported {scan.count} events (seq {scan.first_seq} to "
+                    f"{scan.last_seq}) to {output}, sha256 {scan.sha256}"
+                )
+
+    def _export_to_stdout(self, connection, export_range, scan, options):
+        stream = self.stdout
+        as_json = options["json"]
+        if as_json:
+            head = json.dumps(scan.summary(), sort_keys=True)[:-1]
+            stream.write(head + ', "events": [', ending="")
+        digest = hashlib.sha256()
+        for index, (_seq, line) in enumerate(iter_lines(connection, export_range)):
+            digest.update(line)
+            text = line.decode("utf-8")
+            if as_json:
+                text = ("" if index == 0 else ", ") + text.rstrip("\n")
+            stream.write(text, ending="")
+        if as_json:
+            stream.write("]}")
+        stream.flush()
+        self._check_digest(digest, scan)
+
+    def _export_to_file(self, run, connection, export_range, scan, output, metadata):
+        target = Path(output)
+        directory = target.parent if str(target.parent) else Path(".")
+        handle = tempfile.NamedTemporaryFile(
+            dir=directory, prefix=f".{target.name}.", suffix=".tmp", delete=False
+        )
+        temporary = Path(handle.name)
+        progress = Progress("export write")
+        try:
+            with handle:
+                digest = hashlib.sha256()
+                for index, (_seq, line) in enumerate(
+                    iter_lines(connection, export_range), start=1
+                ):
+                    digest.update(line)
+                    handle.write(line)
+                    progress(index, scan.count)
+                handle.flush()
+                os.fsync(handle.fileno())
+            progress.finish()
+            self._check_digest(digest, scan)
+            # The event is written before the file appears under its name, so
+            # an export that could not be audited leaves nothing behind.
+            run.completed(metadata)
+            os.replace(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+
+    def _check_digest(self, digest, scan):
+        if digest.hexdigest() != scan.sha256:
+            raise CommandError(
+                "export changed between the scan and the write; the read "
+                "transaction did not hold one snapshot. Retry the export.",
+                returncode=EXIT_UNEXPECTED,
+            )
+
+    # verify
+
+    def _verify(self, run, connection, options, metadata):
+        config = run.config
+        current = current_key_id(connection) or config.audit.key_id
+        try:
+            keys = verification_keys(
+                config,
+                current_key_id=current,
+                secret_env=options["hmac_secret_env"],
+                extra=dict(options["key"]),
+            )
+        except ConfigError as exc:
+            run.failed("key_missing", metadata)
+            raise CommandError(str(exc), returncode=EXIT_INVALID) from None
+
+        progress = Progress("verify")
+        report = verify_chain(connection, keys, progress)
+        progress.finish()
+        result = report.as_dict()
+        metadata.update(
+            {
+                "chain_valid": result["chain_valid"],
+                "events_scanned": result["events_scanned"],
+                "breaks": result["breaks"],
+                "first_break": result["first_break"],
+                "head_seq": result["head"]["seq"],
+                "triggers_present": result["triggers_present"],
+            }
+        )
+        run.completed(metadata)
+
+        if options["json"]:
+            self.stdout.write(json.dumps(result, sort_keys=True))
+        else:
+            self.stdout.write(self._describe(report))
+
+        if not report.chain_valid:
+            first = report.first_break
+            raise CommandError(
+                f"audit chain is broken: {report.breaks} break(s), first at seq "
+                f"{first.seq} ({first.reason}).",
+                returncode=EXIT_CHAIN_BROKEN,
+            )
+        if not report.triggers_present:
+            raise CommandError(
+                "audit chain is intact but append-only triggers are missing: "
+                f"{', '.join(report.missing_triggers)}. Find out who removed "
+                "them, then restore the database from a backup or recreate them "
+                "with the statements in audit/triggers.py.",
+                returncode=EXIT_TRIGGERS_MISSING,
+            )
+
+    def _describe(self, report):
+        lines = []
+        if report.chain_valid:
+            lines.append(
+                f"chain valid: {report.events_scanned} events, head at seq "
+                f"{report.head_seq}"
+            )
+        else:
+            first = report.first_break
+            lines.append(
+                f"CHAIN BROKEN: {report.breaks} break(s) in "
+                f"{report.events_scanned} events"
+            )
+            lines.append(
+                f"first break: seq {first.seq}, event {first.event_id or '-'}, "
+                f"{first.reason}"
+            )
+        if report.triggers_present:
+            lines.append("append-only triggers: present")
+        else:
+            lines.append(
+                f"append-only triggers: MISSING ({', '.join(report.missing_triggers)})"
+            )
+        return "\n".join(lines)

@@ -1,0 +1,11 @@
+"""URL routes of the gateway."""
+
+from django.contrib import admin
+from django.urls import path
+
+from ibkr_gateway.health import health
+
+urlpatterns = [
+    path("health/", health, name="health"),
+    path("admin/", admin.site.urls),
+]
