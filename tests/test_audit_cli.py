@@ -29,8 +29,7 @@ def events(db_path):
     with sqlite3.connect(db_path) as db:
         db.row_factory = sqlite3.Row
         return [
-            dict(row)
-            for row in db.execute("SELECT * FROM audit_events ORDER BY seq")
+            dict(row) for row in db.execute("SELECT * FROM audit_events ORDER BY seq")
         ]
 
 
@@ -137,7 +136,12 @@ def test_tail_reads_external_database_read_only(log_of_five, tmp_path, manage):
     before = hashlib.sha256(external.read_bytes()).hexdigest()
 
     result = manage(
-        "audit", "tail", "--database-url", f"sqlite:{external}", "--limit", "100",
+        "audit",
+        "tail",
+        "--database-url",
+        f"sqlite:{external}",
+        "--limit",
+        "100",
         "--json",
     )
 
@@ -333,9 +337,7 @@ def test_verify_broken_chain_exits_two(log_of_five, tmp_path, manage):
     with sqlite3.connect(external) as db:
         db.execute("UPDATE audit_events SET actor = 'cli:mallory' WHERE seq = 2")
 
-    result = manage(
-        "audit", "verify", "--database-url", f"sqlite:{external}", "--json"
-    )
+    result = manage("audit", "verify", "--database-url", f"sqlite:{external}", "--json")
 
     assert result.returncode == 2
     body = json.loads(result.stdout)
@@ -522,7 +524,9 @@ def test_config_mode_verify_with_named_key(
     assert json.loads(result.stdout)["events_scanned"] == 3
 
 
-def test_config_mode_wrong_key_breaks_chain(gateway_db, config_file, manage, monkeypatch):
+def test_config_mode_wrong_key_breaks_chain(
+    gateway_db, config_file, manage, monkeypatch
+):
     config = config_file()
     config_mode_log(gateway_db, config, monkeypatch)
     env = config_env(gateway_db, config, OTHER_KEY="o" * 40)

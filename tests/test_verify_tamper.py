@@ -43,7 +43,9 @@ def tamper(path, *statements):
 def row(path, seq):
     with sqlite3.connect(path) as db:
         db.row_factory = sqlite3.Row
-        return dict(db.execute("SELECT * FROM audit_events WHERE seq = ?", (seq,)).fetchone())
+        return dict(
+            db.execute("SELECT * FROM audit_events WHERE seq = ?", (seq,)).fetchone()
+        )
 
 
 def verify(path, keys=KEYS):
@@ -66,7 +68,9 @@ def test_changed_payload_value_breaks_at_row(log_of_ten):
     original = row(log_of_ten, 5)["payload"]
     changed = original.replace('"event 4"', '"event X"')
     assert changed != original
-    tamper(log_of_ten, ("UPDATE audit_events SET payload = ? WHERE seq = 5", (changed,)))
+    tamper(
+        log_of_ten, ("UPDATE audit_events SET payload = ? WHERE seq = 5", (changed,))
+    )
 
     report = verify(log_of_ten)
 
@@ -94,8 +98,7 @@ def test_changed_occurred_at_column_breaks_at_row(log_of_ten):
     tamper(
         log_of_ten,
         (
-            "UPDATE audit_events SET occurred_at = '2001-01-01 00:00:00' "
-            "WHERE seq = 7",
+            "UPDATE audit_events SET occurred_at = '2001-01-01 00:00:00' WHERE seq = 7",
             (),
         ),
     )
@@ -252,7 +255,9 @@ def test_head_rolled_back_breaks_after_head(log_of_ten):
 
 
 def test_head_with_wrong_mac_breaks_at_head(log_of_ten):
-    tamper(log_of_ten, ("UPDATE audit_chain_head SET mac = ? WHERE id = 1", ("a" * 64,)))
+    tamper(
+        log_of_ten, ("UPDATE audit_chain_head SET mac = ? WHERE id = 1", ("a" * 64,))
+    )
 
     report = verify(log_of_ten)
 
@@ -286,7 +291,9 @@ def test_unknown_key_id_breaks_at_row(log_of_ten):
 
 
 def test_unparseable_payload_breaks_at_row(log_of_ten):
-    tamper(log_of_ten, ("UPDATE audit_events SET payload = '{not json' WHERE seq = 6", ()))
+    tamper(
+        log_of_ten, ("UPDATE audit_events SET payload = '{not json' WHERE seq = 6", ())
+    )
 
     report = verify(log_of_ten)
 
@@ -297,7 +304,9 @@ def test_unparseable_payload_breaks_at_row(log_of_ten):
 def test_payload_in_other_key_order_still_verifies(log_of_ten):
     payload = json.loads(row(log_of_ten, 5)["payload"])
     reordered = json.dumps(dict(reversed(list(payload.items()))), indent=2)
-    tamper(log_of_ten, ("UPDATE audit_events SET payload = ? WHERE seq = 5", (reordered,)))
+    tamper(
+        log_of_ten, ("UPDATE audit_events SET payload = ? WHERE seq = 5", (reordered,))
+    )
 
     report = verify(log_of_ten)
 
@@ -308,7 +317,9 @@ def test_nested_value_change_in_reordered_payload_fails(log_of_ten):
     payload = json.loads(row(log_of_ten, 5)["payload"])
     payload["metadata"]["nested"]["note"] = "rewritten"
     reordered = json.dumps(dict(reversed(list(payload.items()))))
-    tamper(log_of_ten, ("UPDATE audit_events SET payload = ? WHERE seq = 5", (reordered,)))
+    tamper(
+        log_of_ten, ("UPDATE audit_events SET payload = ? WHERE seq = 5", (reordered,))
+    )
 
     report = verify(log_of_ten)
 
