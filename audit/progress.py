@@ -8,27 +8,38 @@ class Progress:
     """Rewrites one line such as ``verify: 12000/200000 rows (6%)``.
 
     It stays silent unless ``stream`` is a terminal, so pipes, files and
-    tests see no progress output. Updates are drawn at most every
-    ``interval`` seconds.
+    tests see no progress output. Nothing is drawn during the first
+    ``delay`` seconds, so short runs print no progress at all; after that
+    the line is redrawn at most every ``interval`` seconds.
     """
 
-    def __init__(self, label, stream=None, interval=0.5, enabled=None):
+    def __init__(
+        self,
+        label,
+        stream=None,
+        interval=0.5,
+        delay=1.0,
+        enabled=None,
+        clock=time.monotonic,
+    ):
         self.label = label
         self.stream = stream or sys.stderr
         self.interval = interval
+        self.clock = clock
         if enabled is None:
             enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.enabled = enabled
-        self._last_draw = 0.0
+        self._started = clock()
+        self._not_before = self._started + delay
         self._drawn = False
 
     def __call__(self, done, total):
         if not self.enabled:
             return
-        now = time.monotonic()
-        if now - self._last_draw < self.interval:
+        now = self.clock()
+        if now < self._not_before:
             return
-        self._last_draw = now
+        self._not_before = now + self.interval
         if total:
             percent = min(100, done * 100 // total)
             text = f"{self.label}: {done}/{total} rows ({percent}%)"

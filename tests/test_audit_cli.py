@@ -468,11 +468,11 @@ def test_help_lists_exit_codes(gateway_db, manage):
 # runtime config and the [cli] scope gate
 
 
-def config_mode_log(db_path, config_path, monkeypatch, count=3):
-    """Append ``count`` events signed under the test config's keys."""
+def config_mode_log(db_path, config_path, monkeypatch, count=3, chain_key=TEST_KEY):
+    """Append ``count`` events signed with ``chain_key`` under ``config_path``."""
     from ibkr_gateway import runtime_config
 
-    monkeypatch.setenv("TEST_AUDIT_KEY", TEST_KEY)
+    monkeypatch.setenv("TEST_AUDIT_KEY", chain_key)
     monkeypatch.setenv("TEST_CORRELATION_KEY", TEST_CORRELATION_KEY)
     runtime_config.set_runtime_config(runtime_config.load_runtime_config(config_path))
     append_events(count)
@@ -542,17 +542,12 @@ def test_config_mode_wrong_key_breaks_chain(
 def test_config_mode_fallback_key_verifies_rotated_rows(
     gateway_db, config_file, manage, monkeypatch
 ):
-    config = config_file()
-    config_mode_log(gateway_db, config, monkeypatch, count=2)
+    config_mode_log(gateway_db, config_file(), monkeypatch, count=2)
     rotated = config_file(
         extra='key_id = "k2"\n[audit.fallback_keys]\nk1 = "OLD_AUDIT_KEY"\n'
     )
     monkeypatch.setenv("OLD_AUDIT_KEY", TEST_KEY)
-    monkeypatch.setenv("TEST_AUDIT_KEY", "n" * 40)
-    config_mode_log(gateway_db, rotated, monkeypatch, count=0)
-    monkeypatch.setenv("TEST_AUDIT_KEY", "n" * 40)
-    append_events(2)
-    close_django()
+    config_mode_log(gateway_db, rotated, monkeypatch, count=2, chain_key="n" * 40)
     env = config_env(gateway_db, rotated, OLD_AUDIT_KEY=TEST_KEY)
     env["TEST_AUDIT_KEY"] = "n" * 40
 

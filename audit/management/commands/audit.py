@@ -243,6 +243,12 @@ class Command(BaseCommand):
             "output_format": "json" if options["json"] else "text",
         }
 
+        logger.info(
+            "audit %s started as %s on the %s database",
+            action,
+            config.cli.actor_id,
+            source,
+        )
         try:
             run.check_scope(metadata)
             connection = self._open(options["database_url"], run, metadata)
@@ -251,11 +257,30 @@ class Command(BaseCommand):
                 handler(run, connection, options, metadata)
             finally:
                 connection.close()
+        except CommandError:
+            raise
         except AuditUnavailable as exc:
             raise CommandError(
                 f"{exc} Run 'python manage.py migrate' if the gateway database is new.",
                 returncode=EXIT_UNEXPECTED,
             ) from None
+        except Exception as exc:
+            logger.exception("audit %s failed unexpectedly", action)
+            self._record_failure(run, metadata, exc)
+            raise CommandError(
+                f"audit {action} failed unexpectedly: {type(exc).__name__}. Run "
+                "again with --traceback for details.",
+                returncode=EXIT_UNEXPECTED,
+            ) from exc
+        logger.info("audit %s finished", action)
+
+    def _record_failure(self, run, metadata, exc):
+        metadata["exception"] = type(exc).__name__
+        try:
+            run.failed("unexpected_error", metadata)
+        except Exception:
+            # The original error matters more; the log already says why.
+            logger.exception("audit failure event could not be written")
 
     def _load_config(self, path):
         if path is not None:
