@@ -21,7 +21,7 @@ MAX_REPORTED_ROWS = 20
 
 @dataclass(frozen=True)
 class ExportRange:
-    """Which rows to export: the newest ``limit``, or a range capped by it.
+    """Rows to export: the newest ``limit``, or a range capped by ``limit``.
 
     ``limit`` 0 means no limit. ``since`` is inclusive and ``until``
     exclusive; both are aware datetimes.
@@ -51,7 +51,7 @@ class ExportRange:
 
 @dataclass
 class ScanResult:
-    """What the first pass found: counts, the digest, and unsafe rows."""
+    """Result of the first pass: counts, the digest, and unsafe rows."""
 
     count: int = 0
     first_seq: int | None = None

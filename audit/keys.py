@@ -2,9 +2,9 @@
 
 Keys are the raw bytes of the variable that the runtime config names, at
 least 32 bytes long. In development mode the chain key comes from
-``IBKR_AUDIT_HMAC_SECRET`` when it is set, else from a fixed development key
-stored under its own key id, so that rows signed with it are never mistaken
-for rows signed with a real key.
+``IBKR_AUDIT_HMAC_SECRET`` when it is set. Otherwise it is a fixed
+development key stored under its own key id ``dev``, so rows signed with it
+are never mistaken for rows signed with a real key.
 """
 
 import hashlib

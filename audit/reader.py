@@ -149,7 +149,7 @@ def runtime_database_path():
 
 @contextmanager
 def read_transaction(connection):
-    """Hold one deferred read transaction, so every read sees one snapshot."""
+    """Hold one deferred read transaction, so all reads use one snapshot."""
     connection.execute("BEGIN")
     try:
         yield connection

@@ -175,7 +175,8 @@ _SCHEME_CREDENTIAL = re.compile(
 # pair whose name contains a secret word. The lookahead checks the word for a
 # secret name without consuming it. It runs only at the start of a word, so
 # the whole scan stays linear. A quoted value ends at its unescaped closing
-# quote, and a bare value ends at whitespace, a quote, ",", ";", "&" or "<>".
+# quote, and a bare value ends at whitespace, a quote or backtick, ",", ";",
+# "&", "<" or ">".
 _SECRET_NAME = (
     r"token|secret|passw(?:or)?d|pwd|passphrase|credential|api[_-]?key"
     r"|private[_-]?key|access[_-]?key|session[_-]?(?:id|token)|signature"
@@ -186,7 +187,7 @@ _SECRET_ASSIGNMENT = re.compile(
     r"[\w.-]+(?P=key_quote)[ \t]*(?::=|=>|==?|:)[ \t]*"
     r"(?:(?P<value_quote>[\"'])"
     r"(?P<quoted_value>(?:\\.|(?!(?P=value_quote))[^\\\r\n])*)"
-    r"|(?P<value>[^\s'\",;&<>]+))",
+    r"|(?P<value>[^\s'\"`,;&<>]+))",
     re.IGNORECASE,
 )
 

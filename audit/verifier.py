@@ -2,7 +2,7 @@
 
 Every row is checked for its ``seq`` (gap-free from 1), its link to the row
 before, a known key id, a parseable payload, its MAC and its projection
-columns; then the head row and the append-only triggers are checked. The
+columns. After the rows come the head row and the append-only triggers. The
 scan always runs to the end, counts every break and keeps the first one.
 """
 

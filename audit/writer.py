@@ -48,7 +48,7 @@ _ADVANCE_HEAD = "UPDATE audit_chain_head SET seq = %s, mac = %s WHERE id = 1"
 
 @dataclass(frozen=True)
 class AuditRecord:
-    """Where an appended event sits in the chain."""
+    """Position of an appended event in the chain, with its MAC and time."""
 
     seq: int
     event_id: str
@@ -72,9 +72,9 @@ def _is_lock_error(exc):
 class SqliteAuditWriter:
     """Appends payloads built by ``audit.envelope.build_event`` to the chain.
 
-    The caller passes a payload without ``occurred_at``; the writer sets it
-    after the write lock is held and never lets it go below the previous
-    row's time, so time never goes backwards along ``seq``.
+    The caller passes a payload without ``occurred_at``. The writer sets it
+    after the write lock is held, and never below the previous row's time,
+    so time never goes backwards along ``seq``.
     """
 
     def __init__(self, using=DEFAULT_DB_ALIAS, clock=None):

@@ -279,7 +279,8 @@ class Command(BaseCommand):
         try:
             run.failed("unexpected_error", metadata)
         except Exception:
-            # The original error matters more; the log already says why.
+            # The original error is the one to report; logger.exception has
+            # recorded this one.
             logger.exception("audit failure event could not be written")
 
     def _load_config(self, path):
