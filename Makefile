@@ -25,10 +25,11 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(VENV)/bin/pyth
 
 run: $(VENV)/.runtime-installed
 	mkdir -p var
+	$(VENV)/bin/python manage.py check
 	$(VENV)/bin/python manage.py migrate --noinput
 	$(VENV)/bin/python manage.py collectstatic --noinput --verbosity 0
 	$(VENV)/bin/gunicorn ibkr_gateway.wsgi:application \
-		--bind $(BIND) --workers $(WORKERS) \
+		--bind $(BIND) --workers $(WORKERS) --preload --no-control-socket \
 		--access-logfile - --error-logfile - --log-level info
 
 test: $(VENV)/.dev-installed

@@ -32,8 +32,22 @@ EXIT_CODES_HELP = (
 class UsageErrorParser(CommandParser):
     """Argument parser that exits 64 on a usage error.
 
-    argparse exits 2, which ``audit verify`` uses for a broken chain.
+    argparse exits 2, which ``audit verify`` uses for a broken chain. A
+    subcommand's parser also rejects options it does not know itself, so the
+    error shows that subcommand's usage rather than the parent's.
     """
+
+    is_subcommand = False
+
+    def __init__(self, *args, is_subcommand=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.is_subcommand = is_subcommand
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras and self.is_subcommand:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
 
     def error(self, message):
         if not self.called_from_command_line:

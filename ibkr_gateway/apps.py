@@ -9,6 +9,7 @@ class GatewayConfig(AppConfig):
     verbose_name = "IBKR gateway"
 
     def ready(self):
+        from ibkr_gateway import checks  # noqa: F401 (registers the check)
         from ibkr_gateway.sqlite import configure_connection
 
         connection_created.connect(

@@ -15,6 +15,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from ibkr_gateway.scopes import ALL_SCOPES
 
 logger = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ _KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 _PRINCIPAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 
-class ConfigError(Exception):
+class ConfigError(ImproperlyConfigured):
     """Invalid or missing runtime config, with the key at fault and the fix."""
 
     exit_code = 7
@@ -280,25 +282,34 @@ def parse_runtime_config(data, source):
     return RuntimeConfig(source=source, audit=audit, cli=cli, sections=dict(data))
 
 
-def load_runtime_config(path=None):
-    """Load the config at ``path``, or at ``$IBKR_GATEWAY_CONFIG``, or none."""
+def load_runtime_config(path=None, option="--config"):
+    """Load the config at ``path``, or at ``$IBKR_GATEWAY_CONFIG``, or none.
+
+    ``option`` names where an explicit ``path`` came from, for messages.
+    """
     if path is None:
         path = os.environ.get(CONFIG_ENV) or None
+        option = CONFIG_ENV
     if path is None:
         return RuntimeConfig()
 
     source = Path(path)
+    undo = (
+        "unset the variable to run in development mode"
+        if option == CONFIG_ENV
+        else f"correct the path given to {option}"
+    )
     try:
         raw = source.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
-            CONFIG_ENV,
+            option,
             f"config file {str(source)!r} does not exist",
-            "Create it, or unset the variable to run in development mode.",
+            f"Create it, or {undo}.",
         ) from None
     except OSError as exc:
         raise ConfigError(
-            CONFIG_ENV,
+            option,
             f"config file {str(source)!r} cannot be read ({exc.strerror})",
             "Check the path and its permissions.",
         ) from None
@@ -307,8 +318,8 @@ def load_runtime_config(path=None):
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(
-            "(file)",
-            f"not valid TOML: {exc}",
+            "TOML syntax",
+            f"the file is not valid TOML: {exc}",
             "Fix the syntax at the position shown.",
             source,
         ) from None
@@ -345,9 +356,9 @@ def _warn_if_development(config):
         return
     _warned_development_mode = True
     logger.warning(
-        "DEVELOPMENT MODE: %s is not set, so the gateway uses the simulated "
-        "broker, gives the CLI every scope and signs the audit log with %s. "
-        "Do not use this mode with a real account.",
+        "DEVELOPMENT MODE: %s is not set, so the CLI acts as cli:dev with "
+        "every scope and the audit log is signed with %s. Do not use this "
+        "mode or its database with a real account.",
         CONFIG_ENV,
         "the key in IBKR_AUDIT_HMAC_SECRET"
         if os.environ.get("IBKR_AUDIT_HMAC_SECRET")

@@ -565,3 +565,82 @@ def test_invalid_config_exits_seven(gateway_db, tmp_path, manage):
 
     assert result.returncode == 7
     assert "audit.synchronous" in result.stderr
+
+
+# mistakes a newcomer makes
+
+
+def test_export_into_missing_directory_exits_64(log_of_five, tmp_path, manage):
+    result = manage(
+        "audit", "export", "--output", str(tmp_path / "no-such-dir" / "a.jsonl")
+    )
+
+    assert result.returncode == 64
+    assert "does not exist" in result.stderr
+
+
+def test_export_to_directory_exits_64(log_of_five, tmp_path, manage):
+    result = manage("audit", "export", "--output", str(tmp_path))
+
+    assert result.returncode == 64
+    assert "is a directory" in result.stderr
+
+
+def test_missing_runtime_database_exits_seven_uncreated(tmp_path):
+    missing = tmp_path / "absent.sqlite3"
+
+    result = run_manage("audit", "tail", db_path=missing)
+
+    assert result.returncode == 7
+    assert "four slashes" in result.stderr
+    assert not missing.exists()
+
+
+def test_subcommand_typo_shows_subcommand_usage(gateway_db, manage):
+    result = manage("audit", "tail", "--limt", "3")
+
+    assert result.returncode == 64
+    assert "manage.py audit tail: error: unrecognized arguments" in result.stderr
+
+
+def test_broken_chain_verification_recorded_as_failed(log_of_five, manage):
+    drop_triggers(log_of_five)
+    with sqlite3.connect(log_of_five) as db:
+        db.execute("UPDATE audit_events SET operation = 'tests.other' WHERE seq = 1")
+
+    manage("audit", "verify")
+
+    event = last_event(log_of_five)
+    assert event["outcome"] == "failed"
+    assert event["error_code"] == "chain_broken"
+
+
+def test_development_rows_under_config_get_key_hint(log_of_five, config_file, manage):
+    env = config_env(log_of_five, config_file())
+
+    result = manage("audit", "verify", env=env)
+
+    assert result.returncode == 2
+    assert "public development key" in result.stderr
+
+
+def test_missing_django_secret_key_exits_seven(gateway_db, config_file, manage):
+    env = config_env(gateway_db, config_file())
+    del env["DJANGO_SECRET_KEY"]
+
+    result = manage("audit", "tail", env=env)
+
+    assert result.returncode == 7
+    assert "DJANGO_SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_system_check_reports_missing_key(gateway_db, config_file, manage):
+    env = config_env(gateway_db, config_file())
+    del env["TEST_AUDIT_KEY"]
+
+    result = manage("check", env=env)
+
+    assert result.returncode == 1
+    assert "ibkr_gateway.E001" in result.stderr
+    assert "TEST_AUDIT_KEY" in result.stderr

@@ -24,7 +24,7 @@ from audit.cli import (
 )
 from audit.errors import AuditUnavailable
 from audit.export import ExportRange, iter_lines, scan_range
-from audit.keys import check_keys, verification_keys
+from audit.keys import DEVELOPMENT_KEY_ID, check_keys, verification_keys
 from audit.progress import Progress
 from audit.reader import (
     AuditDatabaseError,
@@ -67,7 +67,10 @@ def _whole_number(text):
 
 
 def _tail_limit(text):
-    value = _whole_number(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise ArgumentTypeError(f"{text!r} is not a whole number") from None
     if not 1 <= value <= MAX_TAIL_LIMIT:
         raise ArgumentTypeError(f"{text!r} is out of range; use 1 to {MAX_TAIL_LIMIT}")
     return value
@@ -92,6 +95,24 @@ def _key_mapping(text):
     if not separator or not key_id or not env_name:
         raise ArgumentTypeError(f"{text!r} is not of the form KEY_ID=ENV_NAME")
     return key_id, env_name
+
+
+def _unknown_key_hint(key_ids):
+    if not key_ids:
+        return ""
+    names = ", ".join(sorted(key_ids))
+    hint = (
+        f" Rows use key id(s) {names} with no key given; if those keys are "
+        "genuine, pass --key KEY_ID=ENV_NAME or list them under "
+        "[audit.fallback_keys]."
+    )
+    if DEVELOPMENT_KEY_ID in key_ids:
+        hint += (
+            f" Key id {DEVELOPMENT_KEY_ID!r} is the public development key: "
+            "rows signed with it prove nothing, so start a configured "
+            "installation on a new database."
+        )
+    return hint
 
 
 def _tail_line(entry):
@@ -134,6 +155,7 @@ class Command(BaseCommand):
         )
         tail = subcommands.add_parser(
             "tail",
+            is_subcommand=True,
             help="Print the newest events, newest first.",
             description="Print the newest events, newest first. " + EXIT_CODES_HELP,
         )
@@ -147,6 +169,7 @@ class Command(BaseCommand):
 
         export = subcommands.add_parser(
             "export",
+            is_subcommand=True,
             help="Write events as JSON Lines in ascending seq.",
             description=(
                 "Write the newest --limit events, or a range, as JSON Lines in "
@@ -157,7 +180,8 @@ class Command(BaseCommand):
             "--limit",
             type=_whole_number,
             default=500,
-            help="Maximum number of events; 0 means no limit (default: 500).",
+            help="Number of events: the newest N, or the first N of a range given "
+            "by --after-seq, --since or --until; 0 means no limit (default: 500).",
         )
         export.add_argument(
             "--output",
@@ -187,6 +211,7 @@ class Command(BaseCommand):
 
         verify = subcommands.add_parser(
             "verify",
+            is_subcommand=True,
             help="Verify every MAC, the projection, the head row and the triggers.",
             description=(
                 "Verify the whole chain inside one read transaction. " + EXIT_CODES_HELP
@@ -235,13 +260,20 @@ class Command(BaseCommand):
         except ConfigError as exc:
             raise CommandError(str(exc), returncode=exc.exit_code) from None
 
+        runtime_path = self._runtime_path()
+        external_path = self._external_path(options["database_url"])
+        if action == "export":
+            self._check_output(options["output"])
+
         operation, event_type = OPERATIONS[action]
         run = AuditRun(config, operation, event_type)
-        source = "external" if options["database_url"] else "runtime"
+        source = "external" if external_path else "runtime"
         metadata = {
             "database": source,
             "output_format": "json" if options["json"] else "text",
         }
+        if external_path:
+            metadata["database_file"] = external_path.name
 
         logger.info(
             "audit %s started as %s on the %s database",
@@ -251,7 +283,7 @@ class Command(BaseCommand):
         )
         try:
             run.check_scope(metadata)
-            connection = self._open(options["database_url"], run, metadata)
+            connection = self._open(external_path or runtime_path, run, metadata)
             try:
                 handler = getattr(self, f"_{action}")
                 handler(run, connection, options, metadata)
@@ -261,7 +293,8 @@ class Command(BaseCommand):
             raise
         except AuditUnavailable as exc:
             raise CommandError(
-                f"{exc} Run 'python manage.py migrate' if the gateway database is new.",
+                f"This command could not be recorded in the audit log of "
+                f"{runtime_path}, so it stopped: {exc}",
                 returncode=EXIT_UNEXPECTED,
             ) from None
         except Exception as exc:
@@ -292,15 +325,55 @@ class Command(BaseCommand):
         check_keys(config)
         return config
 
-    def _open(self, database_url, run, metadata):
+    def _runtime_path(self):
+        """Return the gateway's database file, which records this command."""
         try:
-            if database_url:
-                path = parse_database_url(database_url)
-            else:
-                path = runtime_database_path()
-            return open_readonly(path)
+            path = runtime_database_path()
+        except AuditDatabaseError as exc:
+            raise CommandError(str(exc), returncode=EXIT_INVALID) from None
+        if not path.is_file():
+            # Opening it through Django would create an empty file.
+            raise CommandError(
+                f"the gateway database {path} does not exist, so this command "
+                "cannot record itself in the audit log. Run 'python manage.py "
+                "migrate', or fix DATABASE_URL (an absolute path takes four "
+                "slashes: sqlite:////srv/gateway/gateway.sqlite3).",
+                returncode=EXIT_INVALID,
+            )
+        return path
+
+    def _external_path(self, database_url):
+        if not database_url:
+            return None
+        try:
+            return parse_database_url(database_url)
         except DatabaseUrlError as exc:
             raise CommandError(str(exc), returncode=EXIT_USAGE) from None
+
+    def _check_output(self, output):
+        if output is None:
+            return
+        target = Path(output)
+        if target.is_dir():
+            raise CommandError(
+                f"--output {output} is a directory; name a file inside it.",
+                returncode=EXIT_USAGE,
+            )
+        if target.exists():
+            raise CommandError(
+                f"output file {output} already exists; choose a new name or "
+                "remove it first.",
+                returncode=EXIT_USAGE,
+            )
+        if not target.parent.is_dir():
+            raise CommandError(
+                f"the directory of --output {output} does not exist; create it first.",
+                returncode=EXIT_USAGE,
+            )
+
+    def _open(self, path, run, metadata):
+        try:
+            return open_readonly(path)
         except AuditDatabaseError as exc:
             run.failed("database_invalid", metadata)
             raise CommandError(str(exc), returncode=EXIT_INVALID) from None
@@ -348,12 +421,6 @@ class Command(BaseCommand):
         metadata.update(export_range.as_metadata())
         output = options["output"]
         metadata["output"] = "file" if output else "stdout"
-        if output and Path(output).exists():
-            raise CommandError(
-                f"output file {output} already exists; choose a new name or "
-                "remove it first.",
-                returncode=EXIT_USAGE,
-            )
 
         progress = Progress("export scan")
         with read_transaction(connection):
@@ -475,7 +542,14 @@ class Command(BaseCommand):
                 "triggers_present": result["triggers_present"],
             }
         )
-        run.completed(metadata)
+        # The verification itself ran, but a broken chain or missing triggers
+        # is recorded as a failure so that it stands out in the log.
+        if not report.chain_valid:
+            run.failed("chain_broken", metadata)
+        elif not report.triggers_present:
+            run.failed("triggers_missing", metadata)
+        else:
+            run.completed(metadata)
 
         if options["json"]:
             self.stdout.write(json.dumps(result, sort_keys=True))
@@ -486,7 +560,8 @@ class Command(BaseCommand):
             first = report.first_break
             raise CommandError(
                 f"audit chain is broken: {report.breaks} break(s), first at seq "
-                f"{first.seq} ({first.reason}).",
+                f"{first.seq} ({first.reason})."
+                + _unknown_key_hint(report.key_ids - set(keys)),
                 returncode=EXIT_CHAIN_BROKEN,
             )
         if not report.triggers_present:
