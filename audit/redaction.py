@@ -1,14 +1,14 @@
 """Redact secrets, home paths and account ids from audit event data.
 
-Callers pass free-form event data through ``redact`` before it is stored and
-store only the value it returns, together with its list of redactions. The
-export scan calls ``find_secrets`` on stored text to check that nothing secret
-got through. This module has no Django imports so that both can use it.
+Callers pass free-form event data through ``redact`` before it is stored, and
+store only the value it returns together with its list of redactions. The
+export scan calls ``find_secrets`` on stored text to check that no secret got
+through. The module imports nothing from Django.
 
-A value is redacted in two ways. The whole value of a key with a sensitive
-name becomes ``REDACTED``. Every other string, and every dict key, is scrubbed:
-credentials, secret URL parts, home directory paths and IBKR account ids inside
-the text are replaced by markers and the rest of the text is kept.
+The whole value of a key with a sensitive name becomes ``REDACTED``. Every
+other string, and every dict key, is scrubbed instead. Credentials, secret URL
+parts, home directory paths and IBKR account ids in the text become markers,
+and the rest of the text is kept.
 """
 
 import datetime
@@ -67,14 +67,14 @@ REASONS = (
     ACCOUNT_ID,
 )
 
-# Maximum nesting of dicts, lists and sets. Each level costs about two Python
-# stack frames, so 100 levels stay far below the default recursion limit of
-# 1000 frames, and real metadata is a few levels deep.
+# Maximum nesting of dicts, lists and sets. Each level costs up to four Python
+# stack frames, so 100 levels stay well below the default recursion limit of
+# 1000 frames.
 MAX_DEPTH = 100
 
 # Substrings of a folded key name that make the key's whole value secret.
-# "header" and "path" are broad on purpose: header maps often carry
-# credentials, and paths often name a user's home directory.
+# "header" and "path" are broad on purpose, because header maps often carry
+# credentials and paths often name a user's home directory.
 _SENSITIVE_KEY_MARKERS = (
     "token",
     "secret",
@@ -104,10 +104,7 @@ _SENSITIVE_KEY_MARKERS = (
 _ENVELOPE_HASH_KEYS = frozenset(
     {"token_hash", "account_hash", "input_hash", "output_hash"}
 )
-# Keys of each entry in an event's "redactions" list. An entry names the path
-# that was redacted, so its "path" key is not a secret path.
 _REDACTIONS_KEY = "redactions"
-_REDACTION_ENTRY_KEYS = frozenset({"path", "reason"})
 
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
 
@@ -117,9 +114,9 @@ _HEX_HASH = re.compile(r"[0-9a-f]{64}")
 _MARKER = re.compile(r"\[REDACTED\]|\[REDACTED_PATH\]|\[account:[0-9a-f]{64}\]")
 
 # url_userinfo and url_secret_query: a URL with any scheme, up to whitespace,
-# a quote or an angle bracket. The lookbehind starts a match only at the first
-# character of a run of scheme characters, so a long run without "://" is
-# scanned once and not once per character.
+# a quote, a backtick or an angle bracket. The lookbehind starts a match only
+# at the first character of a run of scheme characters, so a long run without
+# "://" is scanned once and not once per character.
 _URL = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
 
 # url_secret_query: one name=value parameter of a URL query or fragment. The
@@ -129,9 +126,7 @@ _URL_PARAMETER = re.compile(r"(?<=[?&;#])(?P<name>[^?&;#=]+)=(?P<value>[^?&;#]*)
 
 # Query parameter names that are secret as a whole name, after lowercasing and
 # folding "-" and "." to "_". "code" is an OAuth authorization code.
-_SECRET_QUERY_NAMES = frozenset(
-    {"auth", "code", "jwt", "key", "pass", "pwd", "session", "sig", "signature"}
-)
+_SECRET_QUERY_NAMES = frozenset({"auth", "code", "jwt", "key", "pass", "pwd", "sig"})
 # Substrings that make a query parameter name secret, after the same folding.
 _SECRET_QUERY_MARKERS = (
     "token",
@@ -164,37 +159,43 @@ _HEADER = re.compile(
 )
 
 # bearer_credential and basic_credential: an HTTP authentication scheme and
-# its token68 credential (RFC 9110, section 11.2). A marker starts with "[",
-# which is not a token68 character, so "Bearer [REDACTED]" does not match.
+# its credential in HTTP token68 syntax, which is letters, digits and
+# "-._~+/" with "=" padding. A marker starts with "[", which token68 lacks,
+# so "Bearer [REDACTED]" does not match.
 _SCHEME_CREDENTIAL = re.compile(
     r"\b(?P<scheme>bearer|basic)[ \t]+(?P<value>[A-Za-z0-9._~+/-]+=*)",
     re.IGNORECASE,
 )
 
-# secret_assignment: "name=value", "name: value" or a quoted JSON or Python
-# pair whose name contains a secret word. The lookahead checks the word for a
-# secret name without consuming it. It runs only at the start of a word, so
-# the whole scan stays linear. A quoted value ends at its unescaped closing
-# quote, and a bare value ends at whitespace, a quote or backtick, ",", ";",
-# "&", "<" or ">".
-_SECRET_NAME = (
+# secret_assignment: a name and "=", ":", ":=", "=>" or "==", bare or in
+# quotes as in JSON or Python. Only the name and the separator are matched
+# here, so the value of an assignment with a harmless name, as in
+# "note=token=x", is still scanned for further assignments.
+_ASSIGNMENT_NAME = re.compile(
+    r"(?<![\w.-])(?P<key_quote>[\"']?)(?P<name>[\w.-]+)(?P=key_quote)"
+    r"[ \t]*(?::=|=>|==?|:)[ \t]*"
+)
+# secret_assignment: the value after a secret name. A quoted value ends at its
+# unescaped closing quote. A bare value ends at whitespace, a quote or
+# backtick, ",", ";", "&", "<" or ">".
+_ASSIGNMENT_VALUE = re.compile(
+    r"(?P<value_quote>[\"'])"
+    r"(?P<quoted_value>(?:\\.|(?!(?P=value_quote))[^\\\r\n])*)"
+    r"|(?P<value>[^\s'\"`,;&<>]+)"
+)
+# secret_assignment: the words that make an assignment's name secret.
+_SECRET_NAME = re.compile(
     r"token|secret|passw(?:or)?d|pwd|passphrase|credential|api[_-]?key"
     r"|private[_-]?key|access[_-]?key|session[_-]?(?:id|token)|signature"
-    r"|authorization|cookie"
-)
-_SECRET_ASSIGNMENT = re.compile(
-    r"(?<![\w.-])(?P<key_quote>[\"']?)(?=[\w.-]*?(?:" + _SECRET_NAME + r"))"
-    r"[\w.-]+(?P=key_quote)[ \t]*(?::=|=>|==?|:)[ \t]*"
-    r"(?:(?P<value_quote>[\"'])"
-    r"(?P<quoted_value>(?:\\.|(?!(?P=value_quote))[^\\\r\n])*)"
-    r"|(?P<value>[^\s'\"`,;&<>]+))",
+    r"|authorization|cookie",
     re.IGNORECASE,
 )
 
-# home_path: a path in a user's home directory, up to whitespace, a quote or
-# an angle bracket. The user name in it identifies a person. A path must start
-# a word, so "/home/" inside a URL path such as "https://h/home/x" is kept,
-# while "file:///home/x" and "/var/home/x" are redacted from "/home/" on.
+# home_path: a path in a user's home directory, up to whitespace, a quote, a
+# backtick or an angle bracket. The user name in it identifies a person. A
+# path must start a word, so "/home/" inside a URL path such as
+# "https://h/home/x" is kept, while "file:///home/x" and "/var/home/x" are
+# redacted from "/home/" on.
 _HOME_PATH = re.compile(
     r"(?:(?<![\w.~-])"
     r"(?:/home/|/Users/|/root(?![\w.-])|/mnt/[A-Za-z]/Users/"
@@ -209,13 +210,18 @@ _HOME_PATH = re.compile(
 # and lowercase hex hashes and UUIDs are not taken for account ids.
 _ACCOUNT_ID = re.compile(r"(?<![A-Za-z0-9])(?:DU|DF|DI|U|F|I)[0-9]{5,9}(?![A-Za-z0-9])")
 
+# Maximum number of scrubbing passes over one string. Text such as
+# "DU1234567/home/x" needs three, two that change it and one that finds
+# nothing. Five leave a margin, which is an estimate and not a proven bound.
+_MAX_PASSES = 5
+
 # Stands in for the correlation hash when find_secrets scrubs text only to
 # learn which patterns match.
 _DETECTION_HASH = "0" * 64
 
 
 class InvalidEventValue(ValueError):
-    """Event data that cannot be stored; ``path`` names where the value sits."""
+    """Event data that cannot be stored. ``path`` names where the bad value sits."""
 
     def __init__(self, path, message):
         super().__init__(message)
@@ -253,7 +259,8 @@ def redact(value, *, path, account_hash):
     hex correlation hash. Returns the clean value and its redaction entries,
     ``{"path": ..., "reason": ...}``, one for each path and reason, in the
     order of the walk with dict keys in sorted order. Raises
-    ``InvalidEventValue`` for a value that has no deterministic JSON form.
+    ``InvalidEventValue`` for a value that has no deterministic JSON form, and
+    ``ValueError`` when ``account_hash`` returns anything but such a hash.
     """
     redactor = _Redactor(account_hash)
     clean = redactor.walk(value, path, 0)
@@ -263,11 +270,12 @@ def redact(value, *, path, account_hash):
 def find_secrets(text):
     """Scan stored canonical JSON text and return a reason for each leak found.
 
-    The result holds one reason for each JSON string and each pattern of
+    The result contains one reason for each JSON string and each pattern of
     ``scrub_text`` that still matches it, and ``"sensitive_key"`` for each key
     with a sensitive name whose value is not ``"[REDACTED]"``. An empty list
-    means that the text looks clean. Text that ``redact`` produced returns an
-    empty list, because the markers it writes do not match any pattern:
+    means that the text looks clean. An event built from ``redact`` output
+    returns an empty list, because ``redact`` scrubs each string until no
+    pattern matches it. A secret part that is only a marker is not a match:
     ``[REDACTED]``, ``[REDACTED_PATH]``, ``[account:<64 hex digits>]``, and
     text such as ``Bearer [REDACTED]`` or ``?token=[REDACTED]``. A 64-digit
     lowercase hex hash never matches.
@@ -279,8 +287,10 @@ def find_secrets(text):
       when their value is null or a 64-digit lowercase hex hash. Any other
       value gets the ordinary checks, so a raw token under ``token_hash`` is a
       ``sensitive_key`` hit.
-    - ``path`` and ``reason`` in the objects of a ``redactions`` list, when
-      their value is a string. Their values are still scanned as text.
+    - ``path`` in the objects of a ``redactions`` list, when its value is a
+      string. That string is not scanned, because it joins keys that are
+      scanned where they stand in the event.
+    - ``reason`` in those objects, when its value is one of ``REASONS``.
 
     Duplicate keys are all scanned. Text that is not valid JSON is scanned
     as one string with the text patterns only.
@@ -315,16 +325,24 @@ def _scan_json_member(key, value, hits, in_redaction_entry):
         value is None or (isinstance(value, str) and _HEX_HASH.fullmatch(value))
     ):
         return
-    exempt = (
-        in_redaction_entry and key in _REDACTION_ENTRY_KEYS and isinstance(value, str)
-    )
-    if not exempt and sensitive_key(key) and value != REDACTED:
+    if in_redaction_entry and _is_redaction_entry_member(key, value):
+        return
+    if sensitive_key(key) and value != REDACTED:
         hits.append(SENSITIVE_KEY)
     if key == _REDACTIONS_KEY and isinstance(value, list):
         for entry in value:
             _scan_json(entry, hits, in_redaction_entry=True)
     else:
         _scan_json(value, hits, in_redaction_entry=False)
+
+
+def _is_redaction_entry_member(key, value):
+    # An entry's path joins keys that are scanned where they stand in the
+    # event, and joining them can make text that looks like a secret, as in
+    # "metadata.Bearer .x". So the path string is not scanned again.
+    if key == "path":
+        return isinstance(value, str)
+    return key == "reason" and value in REASONS
 
 
 def _detection_hash(account_id):
@@ -338,16 +356,17 @@ def _scrub(text, account_hash):
     earlier patterns needs, as in "DU1234567/home/x", where the home path
     starts a word only once the account id before it is a marker. So the
     passes repeat until one finds nothing, which makes the result a fixed
-    point that find_secrets accepts. This ends because every replacement
-    turns text outside markers into a marker, and no pattern replaces a bare
-    marker.
+    point that find_secrets accepts. Text that still changes after
+    ``_MAX_PASSES`` passes is replaced whole by ``REDACTED``, which bounds the
+    time that crafted text can cost.
     """
     reasons = []
-    while True:
+    for _ in range(_MAX_PASSES):
         text, found = _scrub_once(text, account_hash)
         if not found:
             return text, reasons
         reasons.extend(reason for reason in found if reason not in reasons)
+    return REDACTED, reasons
 
 
 def _scrub_once(text, account_hash):
@@ -368,9 +387,7 @@ def _scrub_once(text, account_hash):
     text = _SCHEME_CREDENTIAL.sub(
         lambda match: _scrub_scheme_credential(match, note), text
     )
-    text = _SECRET_ASSIGNMENT.sub(
-        lambda match: _scrub_secret_assignment(match, note), text
-    )
+    text = _scrub_secret_assignments(text, note)
     text = _HOME_PATH.sub(lambda match: _scrub_home_path(match, note), text)
     text = _ACCOUNT_ID.sub(
         lambda match: _scrub_account_id(match, account_hash, note), text
@@ -454,13 +471,27 @@ def _scrub_scheme_credential(match, note):
     return _replace_group(match, "value", REDACTED)
 
 
-def _scrub_secret_assignment(match, note):
-    group = "value" if match.group("value") is not None else "quoted_value"
-    value = match.group(group)
-    if not value or _is_marker(value):
-        return match.group()
-    note(SECRET_ASSIGNMENT)
-    return _replace_group(match, group, REDACTED)
+def _scrub_secret_assignments(text, note):
+    parts = []
+    position = 0
+    while (name := _ASSIGNMENT_NAME.search(text, position)) is not None:
+        value = None
+        if _SECRET_NAME.search(name.group("name")):
+            value = _ASSIGNMENT_VALUE.match(text, name.end())
+        if value is not None:
+            group = "value" if value.group("value") is not None else "quoted_value"
+            secret = value.group(group)
+            if secret and not _is_marker(secret):
+                note(SECRET_ASSIGNMENT)
+                parts.append(text[position : value.start(group)])
+                parts.append(REDACTED)
+                position = value.end(group)
+                continue
+        # The value is left in place and scanned from the end of the name on.
+        parts.append(text[position : name.end()])
+        position = name.end()
+    parts.append(text[position:])
+    return "".join(parts)
 
 
 def _scrub_home_path(match, note):
@@ -475,14 +506,14 @@ def _scrub_account_id(match, account_hash, note):
     if not isinstance(digest, str) or _HEX_HASH.fullmatch(digest) is None:
         raise ValueError(
             "account_hash returned a value that is not a 64-digit lowercase hex "
-            "hash; pass a function that returns correlation_hash(key, ACCOUNT, id)"
+            "hash, so pass a function that returns correlation_hash(key, ACCOUNT, id)"
         )
     note(ACCOUNT_ID)
     return f"[account:{digest}]"
 
 
 class _Redactor:
-    """One walk of ``redact``: the account hash and the entries recorded so far."""
+    """Walker for one ``redact`` call, with the entries recorded so far."""
 
     def __init__(self, account_hash):
         self._account_hash = account_hash
@@ -508,7 +539,7 @@ class _Redactor:
             raise InvalidEventValue(
                 path,
                 f"float value at {path} is not allowed because events carry no "
-                "floats; send money, prices and quantities as decimal strings",
+                "floats, so send money, prices and quantities as decimal strings",
             )
         if isinstance(value, decimal.Decimal):
             return _normalise_decimal(value, path)
@@ -522,14 +553,14 @@ class _Redactor:
             raise InvalidEventValue(
                 path,
                 f"bytes value at {path} is not allowed because events store text "
-                "only; decode it to str, or send its hash or length instead",
+                "only, so decode it to str, or send its hash or length instead",
             )
         if isinstance(value, (dict, list, tuple, set, frozenset)):
             return self._walk_container(value, path, depth)
         raise InvalidEventValue(
             path,
-            f"unsupported type {_type_name(value)} at {path}; convert it to str, "
-            "int, bool, None, Decimal, date, aware datetime, UUID, list or dict",
+            f"unsupported type {_type_name(value)} at {path}, so convert it to "
+            "str, int, bool, None, Decimal, date, aware datetime, UUID, list or dict",
         )
 
     def _walk_str(self, text, path):
@@ -537,9 +568,10 @@ class _Redactor:
             raise InvalidEventValue(
                 path,
                 f"string at {path} contains a lone surrogate, which UTF-8 cannot "
-                "encode; decode the source bytes with their real encoding",
+                "encode, so decode the source bytes with their real encoding",
             )
-        scrubbed, reasons = _scrub(text, self._account_hash)
+        # A str subclass such as a StrEnum member is stored as its plain text.
+        scrubbed, reasons = _scrub(str.__str__(text), self._account_hash)
         for reason in reasons:
             self.record(path, reason)
         return scrubbed
@@ -548,7 +580,7 @@ class _Redactor:
         if depth >= MAX_DEPTH:
             raise InvalidEventValue(
                 path,
-                f"value at {path} is nested deeper than {MAX_DEPTH} levels; "
+                f"value at {path} is nested deeper than {MAX_DEPTH} levels, so "
                 "flatten the data",
             )
         if isinstance(value, (set, frozenset)):
@@ -556,8 +588,8 @@ class _Redactor:
         if id(value) in self._open_containers:
             raise InvalidEventValue(
                 path,
-                f"cyclic reference at {path}: the value contains itself; pass a "
-                "copy without the back reference",
+                f"cyclic reference at {path} because the value contains itself, "
+                "so pass a copy without the back reference",
             )
         self._open_containers.add(id(value))
         try:
@@ -584,7 +616,7 @@ class _Redactor:
                 raise InvalidEventValue(
                     path,
                     f"two keys at {path} both become {scrubbed_key!r} after int "
-                    "keys are converted to str and secrets are redacted; rename "
+                    "keys are converted to str and secrets are redacted, so rename "
                     "one of them",
                 )
             entries[scrubbed_key] = (key_text, reasons, item)
@@ -610,14 +642,15 @@ def _key_text(key, path):
             raise InvalidEventValue(
                 path,
                 f"a key at {path} contains a lone surrogate, which UTF-8 cannot "
-                "encode; decode the source bytes with their real encoding",
+                "encode, so decode the source bytes with their real encoding",
             )
         return str.__str__(key)
     if isinstance(key, int) and not isinstance(key, bool):
         return str(int(key))
     raise InvalidEventValue(
         path,
-        f"key of type {_type_name(key)} at {path} is not allowed; use str or int keys",
+        f"key of type {_type_name(key)} at {path} is not allowed, so use str or "
+        "int keys",
     )
 
 
@@ -625,7 +658,7 @@ def _normalise_decimal(value, path):
     if not value.is_finite():
         raise InvalidEventValue(
             path,
-            f"Decimal at {path} is NaN or infinite; send a finite decimal or "
+            f"Decimal at {path} is NaN or infinite, so send a finite decimal or "
             "leave the field out",
         )
     return str(value)
@@ -635,15 +668,15 @@ def _normalise_datetime(value, path):
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidEventValue(
             path,
-            f"naive datetime at {path}; attach a timezone, for example "
-            "datetime.now(timezone.utc)",
+            f"naive datetime at {path} is not allowed, so attach a timezone, "
+            "for example datetime.now(timezone.utc)",
         )
     try:
         utc = value.astimezone(datetime.UTC)
     except OverflowError:
         raise InvalidEventValue(
             path,
-            f"datetime at {path} is out of range in UTC; send a datetime between "
+            f"datetime at {path} is out of range in UTC, so send a datetime between "
             "the years 1 and 9999 in UTC",
         ) from None
     return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
@@ -659,7 +692,7 @@ def _sorted_set(value, path):
     raise InvalidEventValue(
         path,
         f"set at {path} has no deterministic order because its elements are not "
-        "all str or all int; convert it to a list in the order you need",
+        "all str or all int, so convert it to a list in the order you need",
     )
 
 
