@@ -35,13 +35,13 @@ def payload_digest(canonical_payload):
 
 
 def compute_mac(key, seq, prev_mac, digest):
-    """Return the lowercase hex MAC of row ``seq`` chained after ``prev_mac``."""
-    message = b"%s\n%d\n%s\n%s" % (
-        MAC_DOMAIN,
-        seq,
-        prev_mac.encode("ascii"),
-        digest.encode("ascii"),
-    )
+    """Return the lowercase hex MAC of row ``seq`` chained after ``prev_mac``.
+
+    ``prev_mac`` may be text or the ASCII bytes of the hex digest.
+    """
+    if isinstance(prev_mac, str):
+        prev_mac = prev_mac.encode("ascii")
+    message = b"%s\n%d\n%s\n%s" % (MAC_DOMAIN, seq, prev_mac, digest.encode("ascii"))
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 

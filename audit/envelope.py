@@ -13,7 +13,7 @@ import uuid
 from audit.canonical import CanonicalizationError, dumps
 from audit.correlation import ACCOUNT, TOKEN, correlation_hash
 from audit.errors import EventTooLarge, InvalidEvent
-from audit.redaction import redact, scrub_text
+from audit.redaction import InvalidEventValue, redact, scrub_text
 from ibkr_gateway.request_id import current_request_id
 
 MAX_EVENT_BYTES = 64 * 1024
@@ -39,10 +39,15 @@ ACTOR_KINDS = frozenset(
     {"user", "token", "remote", "cli", "reconciler", "anonymous", "system"}
 )
 
-_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_OPERATION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
-_ERROR_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_OPERATION = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*")
+_ERROR_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_SCOPE = re.compile(r"[a-z][a-z0-9_-]*(?::[a-z0-9_-]+)+")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+# Messages name the field and the rule but never the value: a value that
+# breaks a rule may be a secret passed in the wrong place, and exceptions
+# end up in logs.
 
 
 def _require(condition, message):
@@ -50,26 +55,34 @@ def _require(condition, message):
         raise InvalidEvent(message)
 
 
+def _matches(pattern, value, max_length=128):
+    return (
+        isinstance(value, str)
+        and len(value) <= max_length
+        and pattern.fullmatch(value) is not None
+    )
+
+
 def _check_decision(decision, outcome, error_code):
-    allowed = OUTCOMES_BY_DECISION.get(decision)
+    allowed = OUTCOMES_BY_DECISION.get(decision) if isinstance(decision, str) else None
     _require(
         allowed is not None,
-        f"decision {decision!r} is invalid; use 'allow', 'deny' or 'refuse'",
+        "decision is invalid; use 'allow', 'deny' or 'refuse'",
     )
     _require(
         outcome in allowed,
-        f"outcome {outcome!r} does not go with decision {decision!r}; "
-        f"use one of {', '.join(allowed)}",
+        f"outcome does not go with decision {decision!r}; use one of "
+        f"{', '.join(allowed)}",
     )
     if outcome == COMPLETED:
         _require(
             error_code is None,
-            f"error_code {error_code!r} given for a completed outcome; pass None",
+            "error_code is given for a completed outcome; pass None",
         )
         return
     _require(
-        isinstance(error_code, str) and _ERROR_CODE.match(error_code) is not None,
-        f"error_code {error_code!r} is invalid for outcome {outcome!r}; give a "
+        _matches(_ERROR_CODE, error_code),
+        f"error_code is missing or invalid for outcome {outcome!r}; give a "
         "lowercase snake_case code such as 'scope_denied'",
     )
 
@@ -77,29 +90,31 @@ def _check_decision(decision, outcome, error_code):
 def _check_actor(actor):
     _require(
         isinstance(actor, dict) and set(actor) == {"kind", "id"},
-        f"actor {actor!r} is invalid; pass {{'kind': ..., 'id': ...}}",
+        "actor is invalid; pass a dict with exactly the keys 'kind' and 'id'",
     )
     _require(
         actor["kind"] in ACTOR_KINDS,
-        f"actor kind {actor['kind']!r} is invalid; use one of "
-        f"{', '.join(sorted(ACTOR_KINDS))}",
+        f"actor kind is invalid; use one of {', '.join(sorted(ACTOR_KINDS))}",
     )
     _require(
-        isinstance(actor["id"], str) and 0 < len(actor["id"]) <= 200,
-        f"actor id {actor['id']!r} is invalid; pass a string of 1 to 200 characters",
+        isinstance(actor["id"], str)
+        and 0 < len(actor["id"]) <= 200
+        and actor["id"].isprintable(),
+        "actor id is invalid; pass a printable string of 1 to 200 characters",
     )
 
 
 def _scope_list(scopes, name):
     values = scopes.get(name) or ()
     _require(
-        not isinstance(values, str),
-        f"scopes[{name!r}] is a string; pass a list of scope strings",
+        isinstance(values, (list, tuple, set, frozenset)),
+        f"scopes[{name!r}] is invalid; pass a list of scope strings",
     )
     for scope in values:
         _require(
-            isinstance(scope, str) and 0 < len(scope) <= 100,
-            f"scope {scope!r} in scopes[{name!r}] is invalid; pass scope strings",
+            _matches(_SCOPE, scope, max_length=100),
+            f"a scope in scopes[{name!r}] is invalid; scopes look like "
+            "'ibkr:audit:read'",
         )
     return sorted(set(values))
 
@@ -109,7 +124,7 @@ def _scopes(scopes):
         return {"granted": [], "required": []}
     _require(
         isinstance(scopes, dict) and set(scopes) <= {"required", "granted"},
-        f"scopes {scopes!r} is invalid; pass {{'required': [...], 'granted': [...]}}",
+        "scopes is invalid; pass {'required': [...], 'granted': [...]}",
     )
     return {
         "granted": _scope_list(scopes, "granted"),
@@ -118,12 +133,19 @@ def _scopes(scopes):
 
 
 def _hash_of(value, name):
+    # NOTE: the hash is plain SHA-256 so that a reviewer holding the request
+    # can check it; a low-entropy input (a bare account id) can be guessed
+    # from it, so callers pass whole requests, never a lone secret.
     if value is None:
         return None
     try:
         return hashlib.sha256(dumps(value)).hexdigest()
     except CanonicalizationError as exc:
-        raise InvalidEvent(f"{name} cannot be hashed: {exc}") from None
+        where = f"{name}.{exc.path}" if exc.path else name
+        raise InvalidEvent(
+            f"{name} cannot be hashed: the value at {where} is not valid JSON "
+            "data; pass dicts, lists, strings, ints, bools and None"
+        ) from None
 
 
 def _depth(value):
@@ -154,19 +176,15 @@ def build_event(
 ):
     """Return the redacted payload of one event, without ``occurred_at``.
 
-    Raises ``InvalidEvent`` (or ``redaction.InvalidEventValue``) naming the
-    field at fault; nothing is written.
+    Raises ``InvalidEvent`` naming the field at fault; nothing is written.
     """
     _require(
-        isinstance(event_type, str) and _EVENT_TYPE.match(event_type) is not None,
-        f"event_type {event_type!r} is invalid; use lowercase snake_case",
+        _matches(_EVENT_TYPE, event_type),
+        "event_type is invalid; use lowercase snake_case of at most 64 characters",
     )
     _require(
-        isinstance(operation, str)
-        and len(operation) <= 128
-        and _OPERATION.match(operation) is not None,
-        f"operation {operation!r} is invalid; use dotted lowercase such as "
-        "'audit.tail'",
+        _matches(_OPERATION, operation),
+        "operation is invalid; use dotted lowercase such as 'audit.tail'",
     )
     _check_actor(actor)
     _check_decision(decision, outcome, error_code)
@@ -174,9 +192,8 @@ def build_event(
     if request_id is None:
         request_id = current_request_id()
     _require(
-        request_id is None
-        or (isinstance(request_id, str) and _REQUEST_ID.match(request_id)),
-        f"request_id {request_id!r} is invalid; use the server-generated id",
+        request_id is None or _matches(_UUID, request_id),
+        "request_id is invalid; pass the server-generated id (a lowercase UUID)",
     )
 
     def account_hash(account):
@@ -184,8 +201,10 @@ def build_event(
 
     for name, value in (("account_id", account_id), ("token_id", token_id)):
         _require(
-            value is None or (isinstance(value, (str, int)) and str(value) != ""),
-            f"{name} {value!r} is invalid; pass the raw id as a string",
+            value is None
+            or (isinstance(value, str) and value != "")
+            or (isinstance(value, int) and not isinstance(value, bool)),
+            f"{name} is invalid; pass the raw id as a non-empty string",
         )
 
     redactions = []
@@ -200,9 +219,12 @@ def build_event(
     )
     clean_metadata = {}
     if metadata is not None:
-        clean_metadata, found = redact(
-            metadata, path="metadata", account_hash=account_hash
-        )
+        try:
+            clean_metadata, found = redact(
+                metadata, path="metadata", account_hash=account_hash
+            )
+        except InvalidEventValue as exc:
+            raise InvalidEvent(str(exc)) from None
         redactions.extend(found)
 
     payload = {

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from audit.canonical import CanonicalizationError, dumps
 from audit.chain import storage_datetime
+from audit.reader import as_text
 from audit.redaction import find_secrets
 
 # Rows named in a refusal message and event; the count is always complete.
@@ -71,7 +72,10 @@ class ScanResult:
 
 
 def _select(export_range):
-    columns = "seq, key_id, prev_mac, mac, payload"
+    columns = (
+        "seq, CAST(key_id AS BLOB), CAST(prev_mac AS BLOB), CAST(mac AS BLOB), "
+        "CAST(payload AS BLOB)"
+    )
     if not export_range.is_range:
         sql = (
             f"SELECT {columns} FROM audit_events WHERE seq >= (SELECT min(seq) "
@@ -100,7 +104,7 @@ def _select(export_range):
 
 
 def _line(row):
-    seq, key_id, prev_mac, mac, payload_text = row
+    seq, key_id, prev_mac, mac, payload_text = (as_text(value) for value in row)
     try:
         payload = json.loads(payload_text)
     except (TypeError, ValueError):
@@ -141,7 +145,7 @@ def scan_range(connection, export_range, progress=None, progress_every=2000):
             result.first_seq = seq
         result.last_seq = seq
 
-        reasons = find_secrets(row[4] or "")
+        reasons = find_secrets(as_text(row[4]) or "")
         if reasons:
             result.unsafe_count += 1
             if len(result.unsafe_rows) < MAX_REPORTED_ROWS:

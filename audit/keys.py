@@ -95,9 +95,19 @@ def verification_keys(config, *, current_key_id, secret_env=None, extra=None):
     ``secret_env`` (``--hmac-secret-env``) names the variable holding the key
     of ``current_key_id``; ``extra`` (``--key KEY_ID=NAME``) maps further key
     ids to variables. Both win over the config file.
+
+    The public development key is accepted only in development mode and only
+    while no real key is in play: otherwise anyone could append rows signed
+    with it after rows signed with a real key.
     """
     keys = {}
-    if config.development_mode:
+    only_development = (
+        config.development_mode
+        and secret_env is None
+        and not extra
+        and signing_key(config).key_id == DEVELOPMENT_KEY_ID
+    )
+    if only_development:
         keys[DEVELOPMENT_KEY_ID] = DEVELOPMENT_KEY
 
     for key_id, env_name in config.audit.fallback_keys.items():
@@ -107,7 +117,8 @@ def verification_keys(config, *, current_key_id, secret_env=None, extra=None):
         keys[current_key_id] = read_key(secret_env, "--hmac-secret-env")
     else:
         current = signing_key(config)
-        keys[current.key_id] = current.key
+        if current.key_id != DEVELOPMENT_KEY_ID or only_development:
+            keys[current.key_id] = current.key
 
     for key_id, env_name in (extra or {}).items():
         keys[key_id] = read_key(env_name, f"--key {key_id}")

@@ -8,6 +8,7 @@ carries a newer audit schema is rejected with ``AuditDatabaseError``.
 """
 
 import json
+import re
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +36,8 @@ REQUIRED_COLUMNS = {
 }
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+HEX_MAC = re.compile(rb"[0-9a-f]{64}")
 
 EVENT_COLUMNS = (
     "seq, event_id, event_type, occurred_at, actor, request_id, account_hash, "
@@ -158,32 +161,81 @@ def read_transaction(connection):
 
 
 def read_head(connection):
-    """Return ``(seq, mac)`` of the head row, or None when the row is missing."""
+    """Return ``(seq, mac)`` of the head row, or None when it is missing or
+    does not hold an integer ``seq`` and a 64-digit hex ``mac``."""
     row = connection.execute(
-        "SELECT seq, mac FROM audit_chain_head WHERE id = 1"
+        "SELECT seq, CAST(mac AS BLOB) FROM audit_chain_head WHERE id = 1"
     ).fetchone()
     if row is None:
         return None
-    return row[0], row[1]
+    seq, mac = row
+    if not isinstance(seq, int) or not isinstance(mac, bytes):
+        return None
+    if not HEX_MAC.fullmatch(mac):
+        return None
+    return seq, mac.decode("ascii")
 
 
 def current_key_id(connection):
     """Return the key id of the newest row, or None on an empty log."""
     row = connection.execute(
-        "SELECT key_id FROM audit_events ORDER BY seq DESC LIMIT 1"
+        "SELECT CAST(key_id AS BLOB) FROM audit_events ORDER BY seq DESC LIMIT 1"
     ).fetchone()
-    return row[0] if row else None
+    if row is None or row[0] is None:
+        return None
+    return row[0].decode("utf-8", "replace")
+
+
+EVENT_COLUMN_NAMES = tuple(name.strip() for name in EVENT_COLUMNS.split(","))
+
+# Every column but seq read as bytes, so that a damaged row (invalid UTF-8,
+# a BLOB) is shown or reported instead of stopping a scan.
+EVENT_COLUMNS_AS_BLOBS = ", ".join(
+    "seq" if name == "seq" else f"CAST({name} AS BLOB)" for name in EVENT_COLUMN_NAMES
+)
+
+
+def as_text(value):
+    """Return ``value`` decoded from UTF-8 with replacement, if it is bytes."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
 
 
 def tail_rows(connection, limit):
-    """Yield the newest ``limit`` rows as dicts, newest first."""
+    """Yield the newest ``limit`` rows as dicts of text, newest first."""
     cursor = connection.execute(
-        f"SELECT {EVENT_COLUMNS} FROM audit_events ORDER BY seq DESC LIMIT ?",
+        f"SELECT {EVENT_COLUMNS_AS_BLOBS} FROM audit_events ORDER BY seq DESC LIMIT ?",
         (limit,),
     )
-    names = [column[0] for column in cursor.description]
     for row in cursor:
-        yield dict(zip(names, row, strict=True))
+        values = (as_text(value) for value in row)
+        yield dict(zip(EVENT_COLUMN_NAMES, values, strict=True))
+
+
+def _printable(text):
+    # Control characters in a stored value must not forge lines or move the
+    # cursor on a reviewer's terminal, so they are shown escaped.
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def tail_line(entry):
+    """Return the one-line text form of a ``tail_entry`` for people."""
+    parts = [
+        f"{entry['seq']:>8}",
+        entry["occurred_at"] or "-",
+        entry["event_type"],
+        entry["operation"],
+        entry["actor"],
+        f"{entry['decision']}/{entry['outcome']}",
+    ]
+    if entry["error_code"]:
+        parts.append(entry["error_code"])
+    if entry["request_id"]:
+        parts.append(f"request {entry['request_id']}")
+    return "  ".join(_printable(str(part)) for part in parts) + "\n"
 
 
 def tail_entry(row):

@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 OPERATION = "admin.login"
 MAX_USERNAME_LENGTH = 150
+MAX_USER_AGENT_LENGTH = 1024
 
 
 def connect():
@@ -23,11 +24,21 @@ def connect():
     user_login_failed.connect(_login_failed, dispatch_uid="audit.login_failed")
 
 
+def _bounded(text, limit):
+    # A value is kept whole or not at all: cutting it could split a secret
+    # (say, a URL before its "@host") into a shape redaction misses.
+    if len(text) <= limit:
+        return text
+    return f"[omitted: longer than {limit} characters]"
+
+
 def _client_metadata(request, username):
-    metadata = {"username": username[:MAX_USERNAME_LENGTH]}
+    metadata = {"username": _bounded(username, MAX_USERNAME_LENGTH)}
     if request is not None:
         metadata["remote_addr"] = request.META.get("REMOTE_ADDR", "")
-        metadata["user_agent"] = request.META.get("HTTP_USER_AGENT", "")[:200]
+        metadata["user_agent"] = _bounded(
+            request.META.get("HTTP_USER_AGENT", ""), MAX_USER_AGENT_LENGTH
+        )
         client_request_id = getattr(request, "client_request_id", "")
         if client_request_id:
             metadata["client_request_id"] = client_request_id

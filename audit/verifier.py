@@ -11,9 +11,15 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from audit.canonical import CanonicalizationError, dumps
+from audit.canonical import dumps
 from audit.chain import GENESIS_MAC, compute_mac, payload_digest
-from audit.reader import EVENT_COLUMNS, read_head, read_transaction
+from audit.reader import (
+    EVENT_COLUMNS_AS_BLOBS,
+    HEX_MAC,
+    as_text,
+    read_head,
+    read_transaction,
+)
 from audit.triggers import missing_triggers
 
 SEQ_GAP = "seq_gap"
@@ -23,6 +29,7 @@ PAYLOAD_INVALID = "payload_invalid"
 MAC_MISMATCH = "mac_mismatch"
 PROJECTION_MISMATCH = "projection_mismatch"
 HEAD_MISMATCH = "head_mismatch"
+
 
 # The payload form of occurred_at, split so the Django storage form can be
 # rebuilt without parsing a datetime on every row.
@@ -80,7 +87,7 @@ class VerifyReport:
 
 
 def _storage_occurred_at(text):
-    match = _OCCURRED_AT.match(text) if isinstance(text, str) else None
+    match = _OCCURRED_AT.fullmatch(text) if isinstance(text, str) else None
     if match is None:
         return None
     date, clock, fraction = match.groups()
@@ -89,12 +96,19 @@ def _storage_occurred_at(text):
     return f"{date} {clock}.{fraction}"
 
 
+def _encoded(value):
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return value
+
+
 def _projection_matches(row, payload):
     actor = payload.get("actor")
+    occurred_at = _storage_occurred_at(payload.get("occurred_at"))
     expected = (
         payload.get("event_id"),
         payload.get("event_type"),
-        _storage_occurred_at(payload.get("occurred_at")),
+        occurred_at,
         actor.get("id") if isinstance(actor, dict) else None,
         payload.get("request_id"),
         payload.get("account_hash"),
@@ -103,30 +117,50 @@ def _projection_matches(row, payload):
         payload.get("outcome"),
         payload.get("error_code"),
     )
-    return expected == row[1:11] and expected[2] is not None
+    if occurred_at is None:
+        return False
+    return tuple(_encoded(value) for value in expected) == row[1:11]
 
 
-def _mac_matches(key, seq, prev_mac, payload_text, payload, stored_mac):
-    computed = compute_mac(key, seq, prev_mac, payload_digest(payload_text.encode()))
-    if hmac.compare_digest(computed, stored_mac):
-        return True
-    # The writer stores canonical bytes, so only a row rewritten by another
-    # tool (say, with its keys in another order) needs re-canonicalising.
+def _reject_duplicate_keys(pairs):
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate key")
+    return result
+
+
+def _parse_payload(payload_bytes):
     try:
+        payload = json.loads(payload_bytes)
+    except (ValueError, RecursionError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _canonical_mac_matches(key, seq, prev_mac, payload_bytes, stored_mac):
+    # The writer stores canonical bytes, so only a row rewritten by another
+    # tool (say, with its keys in another order) gets here. Duplicate keys
+    # are refused: other JSON readers may keep a different copy of the key
+    # than the one that was signed.
+    try:
+        payload = json.loads(payload_bytes, object_pairs_hook=_reject_duplicate_keys)
         canonical = dumps(payload)
-    except CanonicalizationError:
+    except (ValueError, RecursionError):
         return False
     computed = compute_mac(key, seq, prev_mac, payload_digest(canonical))
-    return hmac.compare_digest(computed, stored_mac)
+    return hmac.compare_digest(computed.encode(), stored_mac)
 
 
 def check_row(row, expected_seq, previous_mac, keys):
     """Return the reason ``row`` does not verify, or None when it does.
 
-    ``row`` is a tuple in ``EVENT_COLUMNS`` order.
+    ``row`` is a tuple in ``EVENT_COLUMNS`` order with every column but
+    ``seq`` as bytes (or None), as ``verify_chain`` selects it, so that
+    damaged text never stops the scan. ``previous_mac`` is the previous
+    row's stored MAC as bytes, and ``keys`` maps key ids (bytes) to keys.
     """
     seq = row[0]
-    payload_text, key_id, prev_mac, mac = row[11], row[12], row[13], row[14]
+    payload_bytes, key_id, prev_mac, mac = row[11], row[12], row[13], row[14]
 
     if seq != expected_seq:
         return SEQ_GAP
@@ -135,16 +169,18 @@ def check_row(row, expected_seq, previous_mac, keys):
     key = keys.get(key_id)
     if key is None:
         return UNKNOWN_KEY_ID
-    try:
-        payload = json.loads(payload_text)
-    except (TypeError, ValueError):
+    if payload_bytes is None:
         return PAYLOAD_INVALID
-    if not isinstance(payload, dict):
+    payload = _parse_payload(payload_bytes)
+    if payload is None:
         return PAYLOAD_INVALID
-    if not isinstance(mac, str) or not _mac_matches(
-        key, seq, prev_mac, payload_text, payload, mac
-    ):
+    if not isinstance(mac, bytes) or not HEX_MAC.fullmatch(mac):
         return MAC_MISMATCH
+
+    computed = compute_mac(key, seq, prev_mac, payload_digest(payload_bytes))
+    if not hmac.compare_digest(computed.encode(), mac):
+        if not _canonical_mac_matches(key, seq, prev_mac, payload_bytes, mac):
+            return MAC_MISMATCH
     if not _projection_matches(row, payload):
         return PROJECTION_MISMATCH
     return None
@@ -157,12 +193,13 @@ def verify_chain(connection, keys, progress=None, progress_every=5000):
     ``progress_every`` rows, ``total`` being the head's ``seq``.
     """
     report = VerifyReport()
+    keys_by_id = {key_id.encode(): key for key_id, key in keys.items()}
     with read_transaction(connection):
         head = read_head(connection)
         report.missing_triggers = missing_triggers(connection.cursor())
 
         expected_seq = 1
-        previous_mac = GENESIS_MAC
+        previous_mac = GENESIS_MAC.encode()
         last_seq = 0
         last_event_id = None
         after_head_event_id = None
@@ -170,26 +207,29 @@ def verify_chain(connection, keys, progress=None, progress_every=5000):
         total = head_seq or 0
 
         cursor = connection.execute(
-            f"SELECT {EVENT_COLUMNS} FROM audit_events ORDER BY seq"
+            f"SELECT {EVENT_COLUMNS_AS_BLOBS} FROM audit_events ORDER BY seq"
         )
         for row in cursor:
             report.events_scanned += 1
-            report.key_ids.add(row[12])
-            reason = check_row(row, expected_seq, previous_mac, keys)
+            report.key_ids.add(as_text(row[12]))
+            reason = check_row(row, expected_seq, previous_mac, keys_by_id)
             if reason is not None:
-                report.record(Break(row[0], row[1], reason))
+                report.record(Break(row[0], as_text(row[1]), reason))
             if head_seq is not None and row[0] == head_seq + 1:
-                after_head_event_id = row[1]
+                after_head_event_id = as_text(row[1])
 
             expected_seq = row[0] + 1
             previous_mac = row[14]
             last_seq = row[0]
-            last_event_id = row[1]
+            last_event_id = as_text(row[1])
             if progress and report.events_scanned % progress_every == 0:
                 progress(report.events_scanned, total)
 
     _check_head(
-        report, head, (last_seq, last_event_id, previous_mac), after_head_event_id
+        report,
+        head,
+        (last_seq, last_event_id, as_text(previous_mac)),
+        after_head_event_id,
     )
     if progress:
         progress(report.events_scanned, max(total, report.events_scanned))

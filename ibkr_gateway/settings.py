@@ -82,14 +82,27 @@ TEMPLATES = [
 # WAL lets readers (verify, export) run beside writers. PRAGMA synchronous
 # comes from the runtime config and is set per connection by
 # ``ibkr_gateway.sqlite.configure_connection``.
-SQLITE_BUSY_TIMEOUT_SECONDS = float(os.environ.get("IBKR_SQLITE_BUSY_TIMEOUT", "30"))
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get(
-            "DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'gateway.sqlite3'}"
-        )
+try:
+    SQLITE_BUSY_TIMEOUT_SECONDS = float(
+        os.environ.get("IBKR_SQLITE_BUSY_TIMEOUT", "30")
     )
-}
+except ValueError:
+    raise ImproperlyConfigured(
+        "IBKR_SQLITE_BUSY_TIMEOUT is not a number of seconds; set it to, say, 30."
+    ) from None
+
+try:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            os.environ.get(
+                "DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'gateway.sqlite3'}"
+            )
+        )
+    }
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        f"DATABASE_URL is invalid ({exc}); use sqlite:////absolute/path.sqlite3."
+    ) from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",

@@ -644,3 +644,75 @@ def test_system_check_reports_missing_key(gateway_db, config_file, manage):
     assert result.returncode == 1
     assert "ibkr_gateway.E001" in result.stderr
     assert "TEST_AUDIT_KEY" in result.stderr
+
+
+def test_damaged_row_shown_by_tail_and_export(log_of_five, manage):
+    drop_triggers(log_of_five)
+    with sqlite3.connect(log_of_five) as db:
+        db.execute(
+            "UPDATE audit_events SET payload = ?, actor = ? WHERE seq = 3",
+            (b"\xff\xfe broken", "user:x\n       9  forged"),
+        )
+
+    tail = manage("audit", "tail", "--limit", "5")
+    export = manage("audit", "export", "--json")
+    verify = manage("audit", "verify", "--json")
+
+    assert tail.returncode == 0, tail.stderr
+    assert "user:x\\n" in tail.stdout
+    assert len(tail.stdout.splitlines()) == 5
+    assert export.returncode == 0, export.stderr
+    assert verify.returncode == 2
+    assert json.loads(verify.stdout)["first_break"]["seq"] == 3
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("audit", "export", "--after-seq", str(2**64)),
+        ("audit", "export", "--since", "9999-12-31T23:59:59-05:00"),
+        ("audit", "tail", "--database-url", ""),
+        ("audit", "export", "--output", ""),
+    ],
+)
+def test_out_of_range_values_exit_64(gateway_db, manage, arguments):
+    result = manage(*arguments)
+
+    assert result.returncode == 64, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_settings_variable_exits_seven(gateway_db, manage):
+    result = manage("audit", "tail", IBKR_SQLITE_BUSY_TIMEOUT="soon")
+
+    assert result.returncode == 7
+    assert "IBKR_SQLITE_BUSY_TIMEOUT" in result.stderr
+
+
+def test_sigterm_during_export_leaves_no_file(gateway_db, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from django.core.management import call_command
+
+    from audit.management.commands import audit as audit_command
+
+    append_events(3)
+    real_iter_lines = audit_command.iter_lines
+
+    def interrupted(connection, export_range):
+        for number, item in enumerate(real_iter_lines(connection, export_range)):
+            if number == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield item
+
+    monkeypatch.setattr(audit_command, "iter_lines", interrupted)
+    exports = tmp_path / "exports"
+    exports.mkdir()
+
+    with pytest.raises(SystemExit) as caught:
+        call_command("audit", "export", "--output", str(exports / "out.jsonl"))
+
+    assert caught.value.code == 128 + signal.SIGTERM
+    assert list(exports.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

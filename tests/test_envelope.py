@@ -8,7 +8,6 @@ import pytest
 import audit
 from audit.envelope import MAX_EVENT_BYTES, build_event
 from audit.errors import EventTooLarge, InvalidEvent
-from audit.redaction import InvalidEventValue
 
 KEY = b"c" * 32
 ENVELOPE_KEYS = {
@@ -72,9 +71,14 @@ def test_completion_with_error_code_rejected():
 
 
 def test_scopes_sorted_and_deduplicated():
-    payload = build(scopes={"required": ["b", "a", "a"], "granted": ["z"]})
+    payload = build(
+        scopes={"required": ["x:b", "x:a", "x:a"], "granted": ["ibkr:audit:read"]}
+    )
 
-    assert payload["scopes"] == {"required": ["a", "b"], "granted": ["z"]}
+    assert payload["scopes"] == {
+        "required": ["x:a", "x:b"],
+        "granted": ["ibkr:audit:read"],
+    }
 
 
 def test_unknown_actor_kind_rejected():
@@ -83,12 +87,12 @@ def test_unknown_actor_kind_rejected():
 
 
 def test_float_in_metadata_rejected_with_path():
-    with pytest.raises(InvalidEventValue, match=r"metadata\.order\.price"):
+    with pytest.raises(InvalidEvent, match=r"metadata\.order\.price"):
         build(metadata={"order": {"price": 101.5}})
 
 
 def test_naive_datetime_rejected_with_path():
-    with pytest.raises(InvalidEventValue, match=r"metadata\.when"):
+    with pytest.raises(InvalidEvent, match=r"metadata\.when"):
         build(metadata={"when": datetime(2026, 1, 1)})
 
 
@@ -97,12 +101,12 @@ def test_very_deep_metadata_rejected_cleanly():
     for _ in range(5000):
         nested = [nested]
 
-    with pytest.raises((EventTooLarge, InvalidEventValue)):
+    with pytest.raises(InvalidEvent):
         build(metadata={"deep": nested})
 
 
 def test_lone_surrogate_rejected():
-    with pytest.raises(InvalidEventValue):
+    with pytest.raises(InvalidEvent):
         build(metadata={"text": "bad \ud800 text"})
 
 
@@ -171,3 +175,54 @@ def test_log_event_returns_record(gateway_db):
     assert record.seq == 1
     assert len(record.mac) == 64
     assert len(record.event_id) == 36
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("request_id", "U7654321"),
+        ("request_id", "3f2b7c1e-0000-4000-8000-000000000000\n"),
+        ("error_code", "bad\ncode"),
+        ("operation", "tests.x\n"),
+    ],
+)
+def test_malformed_identifier_rejected(field, value):
+    overrides = {field: value}
+    if field == "error_code":
+        overrides.update(decision="deny", outcome="denied")
+
+    with pytest.raises(InvalidEvent):
+        build(**overrides)
+
+
+def test_secret_shaped_scope_rejected():
+    with pytest.raises(InvalidEvent, match="scope"):
+        build(scopes={"granted": ["Bearer abcdef0123456789"]})
+
+
+def test_error_message_never_echoes_value():
+    secret = "hunter2-very-secret-value"
+
+    with pytest.raises(InvalidEvent) as caught:
+        build(actor={"kind": "user", "id": "x", "password": secret})
+
+    assert secret not in str(caught.value)
+
+
+def test_unhashable_input_message_hides_value():
+    secret = "hunter2\ud800"
+
+    with pytest.raises(InvalidEvent) as caught:
+        build(input={"password": secret})
+
+    assert "hunter2" not in str(caught.value)
+
+
+def test_boolean_account_id_rejected():
+    with pytest.raises(InvalidEvent, match="account_id"):
+        build(account_id=True)
+
+
+def test_actor_id_with_newline_rejected():
+    with pytest.raises(InvalidEvent, match="actor id"):
+        build(actor={"kind": "user", "id": "user:bob\n  999 forged line"})

@@ -193,3 +193,27 @@ def test_correlation_key_independent_of_chain_key(tmp_path, monkeypatch):
     monkeypatch.setenv("IBKR_AUDIT_HMAC_SECRET", "b" * 32)
 
     assert correlation_key(config) == before
+
+
+def test_development_key_refused_once_real_key_set(monkeypatch):
+    from audit.keys import verification_keys
+
+    monkeypatch.setenv("IBKR_AUDIT_HMAC_SECRET", "r" * 32)
+
+    keys = verification_keys(RuntimeConfig(), current_key_id="k1")
+
+    assert DEVELOPMENT_KEY_ID not in keys
+    assert keys["k1"] == b"r" * 32
+
+
+def test_development_key_refused_with_named_key(monkeypatch):
+    from audit.keys import verification_keys
+
+    monkeypatch.delenv("IBKR_AUDIT_HMAC_SECRET", raising=False)
+    monkeypatch.setenv("REVIEW_KEY", "r" * 32)
+
+    keys = verification_keys(
+        RuntimeConfig(), current_key_id="k1", extra={"k1": "REVIEW_KEY"}
+    )
+
+    assert DEVELOPMENT_KEY_ID not in keys

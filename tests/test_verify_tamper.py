@@ -359,3 +359,47 @@ def test_mac_uses_documented_form(gateway_db):
 
     assert record.mac == expected
     assert first["mac"] == expected
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("payload", b"\xff\xfe not utf-8", "payload_invalid"),
+        ("payload", b'{"blob": true}', "mac_mismatch"),
+        ("payload", "[" * 100_000 + "]" * 100_000, "payload_invalid"),
+        ("mac", "\u00e9" * 64, "mac_mismatch"),
+        ("key_id", b"\x80\x81", "unknown_key_id"),
+        ("event_id", b"\xc3\x28", "projection_mismatch"),
+    ],
+)
+def test_damaged_column_reported_not_crashing(log_of_ten, column, value, reason):
+    tamper(
+        log_of_ten, (f"UPDATE audit_events SET {column} = ? WHERE seq = 4", (value,))
+    )
+
+    report = verify(log_of_ten)
+
+    assert report.first_break.seq == 4
+    assert report.first_break.reason == reason
+
+
+def test_text_head_seq_reported_as_head_break(log_of_ten):
+    tamper(log_of_ten, ("UPDATE audit_chain_head SET seq = 'ten' WHERE id = 1", ()))
+
+    report = verify(log_of_ten)
+
+    assert report.first_break.reason == "head_mismatch"
+
+
+def test_duplicate_key_payload_breaks_at_row(log_of_ten):
+    original = row(log_of_ten, 5)["payload"]
+    # A reader that keeps the first copy sees "deny"; Python keeps the last.
+    doubled = '{"decision":"deny",' + original[1:]
+    tamper(
+        log_of_ten, ("UPDATE audit_events SET payload = ? WHERE seq = 5", (doubled,))
+    )
+
+    report = verify(log_of_ten)
+
+    assert report.first_break.seq == 5
+    assert report.first_break.reason == "mac_mismatch"

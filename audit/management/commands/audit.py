@@ -4,13 +4,20 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import tempfile
-from argparse import ArgumentTypeError
-from datetime import datetime
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
+from audit.arguments import (
+    aware_datetime,
+    key_mapping,
+    non_empty,
+    tail_limit,
+    whole_number,
+)
 from audit.cli import (
     EXIT_CHAIN_BROKEN,
     EXIT_CODES_HELP,
@@ -35,6 +42,7 @@ from audit.reader import (
     read_transaction,
     runtime_database_path,
     tail_entry,
+    tail_line,
     tail_rows,
 )
 from audit.verifier import verify_chain
@@ -47,8 +55,6 @@ from ibkr_gateway.runtime_config import (
 
 logger = logging.getLogger(__name__)
 
-MAX_TAIL_LIMIT = 10_000
-
 OPERATIONS = {
     "tail": ("audit.tail", "audit_read"),
     "export": ("audit.export", "audit_export"),
@@ -56,45 +62,8 @@ OPERATIONS = {
 }
 
 
-def _whole_number(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise ArgumentTypeError(f"{text!r} is negative; use 0 or more")
-    return value
-
-
-def _tail_limit(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= MAX_TAIL_LIMIT:
-        raise ArgumentTypeError(f"{text!r} is out of range; use 1 to {MAX_TAIL_LIMIT}")
-    return value
-
-
-def _aware_datetime(text):
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise ArgumentTypeError(
-            f"{text!r} is not an RFC 3339 time; use a form such as 2026-12-04T15:00:00Z"
-        ) from None
-    if value.tzinfo is None:
-        raise ArgumentTypeError(
-            f"{text!r} has no time zone; add Z for UTC or an offset such as +01:00"
-        )
-    return value
-
-
-def _key_mapping(text):
-    key_id, separator, env_name = text.partition("=")
-    if not separator or not key_id or not env_name:
-        raise ArgumentTypeError(f"{text!r} is not of the form KEY_ID=ENV_NAME")
-    return key_id, env_name
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def _unknown_key_hint(key_ids):
@@ -113,22 +82,6 @@ def _unknown_key_hint(key_ids):
             "installation on a new database."
         )
     return hint
-
-
-def _tail_line(entry):
-    parts = [
-        f"{entry['seq']:>8}",
-        entry["occurred_at"] or "-",
-        entry["event_type"],
-        entry["operation"],
-        entry["actor"],
-        f"{entry['decision']}/{entry['outcome']}",
-    ]
-    if entry["error_code"]:
-        parts.append(entry["error_code"])
-    if entry["request_id"]:
-        parts.append(f"request {entry['request_id']}")
-    return "  ".join(parts) + "\n"
 
 
 class Command(BaseCommand):
@@ -161,7 +114,7 @@ class Command(BaseCommand):
         )
         tail.add_argument(
             "--limit",
-            type=_tail_limit,
+            type=tail_limit,
             default=100,
             help="Number of events to print, 1 to 10000 (default: 100).",
         )
@@ -178,32 +131,33 @@ class Command(BaseCommand):
         )
         export.add_argument(
             "--limit",
-            type=_whole_number,
+            type=whole_number,
             default=500,
             help="Number of events: the newest N, or the first N of a range given "
             "by --after-seq, --since or --until; 0 means no limit (default: 500).",
         )
         export.add_argument(
             "--output",
+            type=non_empty,
             metavar="FILE",
             help="Write the lines to FILE (created new, renamed into place at the "
             "end) instead of standard output.",
         )
         export.add_argument(
             "--after-seq",
-            type=_whole_number,
+            type=whole_number,
             metavar="N",
             help="Export events with seq greater than N (default: none).",
         )
         export.add_argument(
             "--since",
-            type=_aware_datetime,
+            type=aware_datetime,
             metavar="T",
             help="Export events that occurred at or after T (RFC 3339 with zone).",
         )
         export.add_argument(
             "--until",
-            type=_aware_datetime,
+            type=aware_datetime,
             metavar="T",
             help="Export events that occurred before T (RFC 3339 with zone).",
         )
@@ -219,6 +173,7 @@ class Command(BaseCommand):
         )
         verify.add_argument(
             "--hmac-secret-env",
+            type=non_empty,
             metavar="NAME",
             help="Environment variable holding the key of the log's current key "
             "id (default: from the runtime config).",
@@ -226,7 +181,7 @@ class Command(BaseCommand):
         verify.add_argument(
             "--key",
             action="append",
-            type=_key_mapping,
+            type=key_mapping,
             default=[],
             metavar="KEY_ID=NAME",
             help="Environment variable holding the key of an older key id; "
@@ -242,12 +197,14 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--database-url",
+            type=non_empty,
             metavar="sqlite:PATH",
             help="Read this audit database, opened read-only, instead of the "
             "gateway's own (default: DATABASE_URL).",
         )
         parser.add_argument(
             "--config",
+            type=non_empty,
             metavar="PATH",
             help="Runtime config file (default: $IBKR_GATEWAY_CONFIG, else "
             "development mode).",
@@ -261,6 +218,10 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=exc.exit_code) from None
 
         runtime_path = self._runtime_path()
+        # Django's connection switches the runtime database to WAL; a scan's
+        # read transaction on a rollback-journal file would block this
+        # command's own audit write.
+        connections["default"].ensure_connection()
         external_path = self._external_path(options["database_url"])
         if action == "export":
             self._check_output(options["output"])
@@ -405,7 +366,7 @@ class Command(BaseCommand):
             if as_json:
                 yield ("" if index == 0 else ", ") + json.dumps(entry, sort_keys=True)
             else:
-                yield _tail_line(entry)
+                yield tail_line(entry)
         if as_json:
             yield "]}\n"
 
@@ -483,6 +444,9 @@ class Command(BaseCommand):
         )
         temporary = Path(handle.name)
         progress = Progress("export write")
+        # SIGTERM becomes SystemExit, so the cleanup below removes the
+        # partial file instead of leaving audit rows in a stray temp file.
+        previous_handler = signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
             with handle:
                 digest = hashlib.sha256()
@@ -503,6 +467,8 @@ class Command(BaseCommand):
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
+        finally:
+            signal.signal(signal.SIGTERM, previous_handler)
 
     def _check_digest(self, digest, scan):
         if digest.hexdigest() != scan.sha256:
