@@ -9,24 +9,10 @@ so they cannot disagree on the form.
 
 import hashlib
 import hmac
-from datetime import UTC, datetime
+from datetime import UTC
 
 GENESIS_MAC = "0" * 64
 MAC_DOMAIN = b"ibkr-audit/v1"
-
-# Columns of ``audit_events`` that repeat a payload field, in table order.
-PROJECTION_COLUMNS = (
-    "event_id",
-    "event_type",
-    "occurred_at",
-    "actor",
-    "request_id",
-    "account_hash",
-    "operation",
-    "decision",
-    "outcome",
-    "error_code",
-)
 
 
 def payload_digest(canonical_payload):
@@ -51,16 +37,6 @@ def format_occurred_at(moment):
     return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def parse_occurred_at(text):
-    """Parse the payload form back into an aware UTC datetime.
-
-    Raises ``ValueError`` for any other form.
-    """
-    if len(text) != 27 or not text.endswith("Z"):
-        raise ValueError(f"occurred_at {text!r} is not RFC 3339 UTC with microseconds")
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-
-
 def storage_datetime(moment):
     """Return the text Django's SQLite backend stores for an aware datetime.
 
@@ -71,21 +47,23 @@ def storage_datetime(moment):
     return str(moment.astimezone(UTC).replace(tzinfo=None))
 
 
-def projection(payload):
+def projection(payload, occurred_at_column):
     """Return the projection column values of ``payload``, in table order.
 
-    Raises ``KeyError``, ``TypeError`` or ``ValueError`` when the payload
-    lacks a field or holds one in the wrong form.
+    ``occurred_at_column`` is the Django storage form of the payload's
+    ``occurred_at``. Missing fields become None, so a hostile payload read
+    back by the verifier yields a mismatch, never an exception.
     """
+    actor = payload.get("actor")
     return (
-        payload["event_id"],
-        payload["event_type"],
-        storage_datetime(parse_occurred_at(payload["occurred_at"])),
-        payload["actor"]["id"],
-        payload["request_id"],
-        payload["account_hash"],
-        payload["operation"],
-        payload["decision"],
-        payload["outcome"],
-        payload["error_code"],
+        payload.get("event_id"),
+        payload.get("event_type"),
+        occurred_at_column,
+        actor.get("id") if isinstance(actor, dict) else None,
+        payload.get("request_id"),
+        payload.get("account_hash"),
+        payload.get("operation"),
+        payload.get("decision"),
+        payload.get("outcome"),
+        payload.get("error_code"),
     )

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from audit.canonical import dumps
-from audit.chain import GENESIS_MAC, compute_mac, payload_digest
+from audit.chain import GENESIS_MAC, compute_mac, payload_digest, projection
 from audit.reader import (
     EVENT_COLUMNS_AS_BLOBS,
     HEX_MAC,
@@ -103,22 +103,10 @@ def _encoded(value):
 
 
 def _projection_matches(row, payload):
-    actor = payload.get("actor")
     occurred_at = _storage_occurred_at(payload.get("occurred_at"))
-    expected = (
-        payload.get("event_id"),
-        payload.get("event_type"),
-        occurred_at,
-        actor.get("id") if isinstance(actor, dict) else None,
-        payload.get("request_id"),
-        payload.get("account_hash"),
-        payload.get("operation"),
-        payload.get("decision"),
-        payload.get("outcome"),
-        payload.get("error_code"),
-    )
     if occurred_at is None:
         return False
+    expected = projection(payload, occurred_at)
     return tuple(_encoded(value) for value in expected) == row[1:11]
 
 

@@ -22,6 +22,7 @@ from audit.chain import (
     compute_mac,
     format_occurred_at,
     payload_digest,
+    projection,
     storage_datetime,
 )
 from audit.envelope import check_size
@@ -135,16 +136,7 @@ class SqliteAuditWriter:
             _INSERT,
             (
                 seq,
-                payload["event_id"],
-                payload["event_type"],
-                storage_datetime(occurred),
-                payload["actor"]["id"],
-                payload["request_id"],
-                payload["account_hash"],
-                payload["operation"],
-                payload["decision"],
-                payload["outcome"],
-                payload["error_code"],
+                *projection(payload, storage_datetime(occurred)),
                 canonical.decode("utf-8"),
                 signing_key.key_id,
                 head_mac,
