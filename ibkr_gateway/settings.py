@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_q",
     "ibkr_gateway.apps.GatewayConfig",
+    "ibkr_gateway.broker.apps.BrokerConfig",
     "audit.apps.AuditConfig",
 ]
 

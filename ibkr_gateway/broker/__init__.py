@@ -1,0 +1,1 @@
+"""Broker access: the ``IbkrBackend`` interface and its implementations."""
