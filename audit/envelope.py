@@ -104,6 +104,22 @@ def _check_actor(actor):
     )
 
 
+def _scrub_actor_id(actor, account_hash):
+    """Scrub the part of a principal id after its ``kind:`` prefix.
+
+    Principal ids such as ``token:17`` would otherwise read as a secret
+    assignment; the prefix is the fixed identity form and stays as it is.
+    """
+    prefix = f"{actor['kind']}:"
+    actor_id = actor["id"]
+    if not actor_id.startswith(prefix):
+        return scrub_text(actor_id, path="actor.id", account_hash=account_hash)
+    rest, found = scrub_text(
+        actor_id[len(prefix) :], path="actor.id", account_hash=account_hash
+    )
+    return prefix + rest, found
+
+
 def _scope_list(scopes, name):
     values = scopes.get(name) or ()
     _require(
@@ -151,10 +167,17 @@ def _hash_of(value, name):
 def _depth(value):
     """Return the nesting depth of containers in ``value`` (a scalar is 0)."""
     if isinstance(value, dict):
-        return 1 + max((_depth(item) for item in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(item) for item in value), default=0)
-    return 0
+        children = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return 0
+    deepest = 0
+    for child in children:
+        # Recursing only into containers keeps this cheap on wide metadata.
+        if isinstance(child, (dict, list)):
+            deepest = max(deepest, _depth(child))
+    return deepest + 1
 
 
 def build_event(
@@ -208,9 +231,7 @@ def build_event(
         )
 
     redactions = []
-    actor_id, found = scrub_text(
-        actor["id"], path="actor.id", account_hash=account_hash
-    )
+    actor_id, found = _scrub_actor_id(actor, account_hash)
     redactions.extend(found)
 
     _require(
@@ -247,7 +268,9 @@ def build_event(
         "metadata": clean_metadata,
     }
 
-    depth = _depth(payload)
+    # The envelope's own fields (actor, scopes, redactions) nest two levels
+    # below the event, so only the metadata can push the event deeper.
+    depth = 1 + max(2, _depth(clean_metadata))
     if depth > MAX_EVENT_DEPTH:
         raise EventTooLarge(
             f"event is {depth} levels deep once redacted, over the limit of "

@@ -226,3 +226,17 @@ def test_boolean_account_id_rejected():
 def test_actor_id_with_newline_rejected():
     with pytest.raises(InvalidEvent, match="actor id"):
         build(actor={"kind": "user", "id": "user:bob\n  999 forged line"})
+
+
+def test_principal_id_kept_as_is():
+    payload = build(actor={"kind": "token", "id": "token:17"})
+
+    assert payload["actor"]["id"] == "token:17"
+    assert payload["redactions"] == []
+
+
+def test_account_id_in_principal_name_hashed():
+    payload = build(actor={"kind": "user", "id": "user:DU1234567"})
+
+    assert payload["actor"]["id"].startswith("user:[account:")
+    assert "DU1234567" not in payload["actor"]["id"]

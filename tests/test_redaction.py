@@ -6,7 +6,9 @@ import enum
 import functools
 import json
 import secrets
+import string
 import time
+import unicodedata
 import uuid
 
 import pytest
@@ -14,9 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit import redaction
+from audit.canonical import dumps
 from audit.correlation import ACCOUNT, correlation_hash
+from audit.envelope import build_event
 from audit.redaction import (
     MAX_DEPTH,
+    MAX_SCANNED_LENGTH,
+    MAX_STRING_LENGTH,
     REDACTED,
     REDACTED_PATH,
     InvalidEventValue,
@@ -172,12 +178,54 @@ SENSITIVE_KEY_NAMES = [
     "request_headers",
     "config_path",
     "hmac_signature",
+    # Words that are secret only as a whole word of the name.
+    "auth",
+    "Auth",
+    "x-auth-token",
+    "jwt",
+    "pass",
+    "pass_word",
+    "session",
+    "sessionKey",
+    "sid",
+    "PHPSESSID",
+    "sig",
+    "bearer",
+    "otp",
+    "totp",
+    "mfa",
+    "passcode",
+    "pin",
+    "creds",
+    "cred",
+    "csrf",
+    "private",
+    "pkey",
+    # Names of keys and other credentials.
+    "client_assertion",
+    "signing_key",
+    "hmac_key",
+    "encryption_key",
+    "master_key",
+    "ssh_key",
+    "privKey",
+    "Ocp-Apim-Subscription-Key",
+    "api/key",
+    "api:key",
+    "aUtHoRiZaTiOn",
+    # A password hash can be cracked offline, so "hash" does not exempt it.
+    "password_hash",
+    # Lookalikes: Cyrillic "а", fullwidth letters, a zero-width space and
+    # the long s, which NFKC folds to "s".
+    "p\u0430ssword",
+    "\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44",
+    "pass\u200bword",
+    "\u017fecret",
 ]
 
 EVIDENCE_KEY_NAMES = [
     "session_count",
     "session_counter",
-    "session",
     "account",
     "order_id",
     "quantity",
@@ -185,6 +233,24 @@ EVIDENCE_KEY_NAMES = [
     "symbol",
     "conid",
     "reason",
+    # Evidence about a secret, not the secret itself.
+    "key_id",
+    "idempotency_key",
+    "account_hash",
+    "token_hash",
+    "tokenHash",
+    "token_count",
+    "session_ttl",
+    # Harmless words that contain a short secret word.
+    "author",
+    "passport",
+    "checks_passed",
+    "bypass",
+    "spin",
+    "shipping",
+    "design",
+    "side",
+    "key",
 ]
 
 
@@ -213,15 +279,32 @@ def test_evidence_key_value_kept(name):
 
 
 def test_sensitive_key_nested_in_list():
-    metadata = {"orders": [{"legs": [{"auth": {"session_token": "s3cr3t"}}]}]}
+    metadata = {"orders": [{"legs": [{"login": {"session_token": "s3cr3t"}}]}]}
     clean, redactions = redact_metadata(metadata)
-    assert clean == {"orders": [{"legs": [{"auth": {"session_token": REDACTED}}]}]}
+    assert clean == {"orders": [{"legs": [{"login": {"session_token": REDACTED}}]}]}
     assert redactions == [
         {
-            "path": "metadata.orders[0].legs[0].auth.session_token",
+            "path": "metadata.orders[0].legs[0].login.session_token",
             "reason": "sensitive_key",
         }
     ]
+
+
+def test_sensitive_word_key_replaces_whole_object():
+    clean, redactions = redact_metadata({"auth": {"session_token": "s3cr3t"}})
+    assert clean == {"auth": REDACTED}
+    assert redactions == [{"path": "metadata.auth", "reason": "sensitive_key"}]
+
+
+def test_sensitive_key_result_is_cached_consistently():
+    assert sensitive_key("sessionKey") is True
+    assert sensitive_key("sessionKey") is True
+    assert sensitive_key("session_count") is False
+
+
+def test_sensitive_key_long_name_uncached():
+    assert sensitive_key("x" * 300 + "_password")
+    assert not sensitive_key("x" * 300 + "_token_count")
 
 
 def test_sensitive_key_replaces_whole_object():
@@ -276,6 +359,48 @@ TEXT_CASES = [
     ("https://{secret}@gw.local/v1", "url_userinfo"),
     ("https://gw.local/v1?page=2&access_token={secret}", "url_secret_query"),
     ("https://gw.local/callback#code={secret}", "url_secret_query"),
+    # Short secret words as assignment names.
+    ("pass={secret}", "secret_assignment"),
+    ("user=bob&pass={secret}", "secret_assignment"),
+    ("jwt={secret}", "secret_assignment"),
+    ("auth={secret}", "secret_assignment"),
+    ("Auth: {secret}", "secret_assignment"),
+    ("sid={secret}", "secret_assignment"),
+    ("PHPSESSID={secret}", "secret_assignment"),
+    ("sessionKey={secret}", "secret_assignment"),
+    ("otp: {secret}", "secret_assignment"),
+    ("Bearer:{secret}", "secret_assignment"),
+    # Lookalike names: a zero-width space, fullwidth letters, a Cyrillic "а".
+    ("pass\u200bword={secret}", "secret_assignment"),
+    ("\uff50\uff41\uff53\uff53={secret}", "secret_assignment"),
+    ("p\u0430ssword: {secret}", "secret_assignment"),
+    # Values in brackets, Python bytes and JSON encoded twice.
+    ('{{"password": ["{secret}", "x"]}}', "secret_assignment"),
+    ('{{"token": {{"value": "{secret}"}}}}', "secret_assignment"),
+    ("{{'password': b'{secret}'}}", "secret_assignment"),
+    ('{{\\"password\\": \\"{secret}\\"}}', "secret_assignment"),
+    ("password=({secret}, 1) and more", "secret_assignment"),
+    ('{{"password": [\n  "{secret}"\n]}}', "secret_assignment"),
+    ("api_key: [{secret}, still open", "secret_assignment"),
+    # Percent-encoding.
+    ("https://h/?next=https%3A%2F%2Fh2%2F%3Ftoken%3D{secret}", "url_secret_query"),
+    ("token%3D{secret}", "secret_assignment"),
+    # User info with "/", "?" or "#" in the password, and JSON-escaped "/".
+    ("postgres://app:{secret}/K7MDENG@db:5432/x", "url_userinfo"),
+    ("https://u:p?{secret}@h/", "url_userinfo"),
+    ("redis://:ab#{secret}@h", "url_userinfo"),
+    ("https:\\/\\/bob:{secret}@h\\/x", "url_userinfo"),
+    ("see https://h/?next=https://u:{secret}@h2/x", "url_userinfo"),
+    # Authentication schemes after a no-break space or with a quoted value.
+    ("Bearer\u00a0{secret}", "bearer_credential"),
+    ('Bearer "{secret}"', "bearer_credential"),
+    # Fixed shapes.
+    (
+        "-----BEGIN RSA PRIVATE KEY-----\n{secret}\n-----END RSA PRIVATE KEY-----",
+        "private_key_block",
+    ),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----\n{secret}\nAAAA", "private_key_block"),
+    ("id eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.{secret} end", "jwt"),
 ]
 
 
@@ -303,6 +428,165 @@ def test_find_secrets_fires_on_pattern(template, reason):
 def test_find_secrets_clean_after_scrub(template, reason):
     scrubbed, _ = scrub(template.format(secret=secrets.token_urlsafe(32)))
     assert find_secrets(json.dumps({"note": scrubbed})) == []
+
+
+def random_text(alphabet, length):
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+UPPER_ALNUM = string.ascii_uppercase + string.digits
+ALNUM = string.ascii_letters + string.digits
+
+# Functions that make a credential of a fixed shape, and the reason it must get.
+SHAPED_SECRETS = {
+    "aws access key id": (lambda: "AKIA" + random_text(UPPER_ALNUM, 16), "cloud_key"),
+    "aws temporary key id": (
+        lambda: "ASIA" + random_text(UPPER_ALNUM, 16),
+        "cloud_key",
+    ),
+    "github token": (lambda: "ghp_" + random_text(ALNUM, 36), "vendor_token"),
+    "github oauth token": (lambda: "gho_" + random_text(ALNUM, 36), "vendor_token"),
+    "github fine-grained token": (
+        lambda: "github_pat_" + random_text(ALNUM, 22) + "_" + random_text(ALNUM, 59),
+        "vendor_token",
+    ),
+    "slack bot token": (
+        lambda: "xoxb-1234567890-" + random_text(ALNUM, 24),
+        "vendor_token",
+    ),
+    "stripe secret key": (lambda: "sk_live_" + random_text(ALNUM, 24), "vendor_token"),
+    "stripe restricted key": (
+        lambda: "rk_live_" + random_text(ALNUM, 24),
+        "vendor_token",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("make_secret", "reason"), SHAPED_SECRETS.values(), ids=SHAPED_SECRETS.keys()
+)
+def test_shaped_secret_redacted(make_secret, reason):
+    secret = make_secret()
+    scrubbed, redactions = scrub(f"config uses {secret} today")
+    assert scrubbed == "config uses [REDACTED] today"
+    assert reasons_of(redactions) == [reason]
+
+
+@pytest.mark.parametrize(
+    ("make_secret", "reason"), SHAPED_SECRETS.values(), ids=SHAPED_SECRETS.keys()
+)
+def test_find_secrets_fires_on_shaped_secret(make_secret, reason):
+    raw = json.dumps({"note": f"config uses {make_secret()} today"})
+    assert find_secrets(raw) == [reason]
+
+
+# Text that looks a little like a secret and must be kept as it is.
+KEPT_TEXTS = [
+    "https://h/path?email=a@b.c",
+    "https://h:8443/x?email=a@b.c",
+    "ftp://files.example.com:21/pub/a@b",
+    "mailto:ops@example.com",
+    "user:bob",
+    "author: bob",
+    "checks_passed=3",
+    "spin=2",
+    "bypass=on",
+    "key_id=k1",
+    "key: value",
+    "session_count=3",
+    "token_hash=abc",
+    "side: BUY",
+    "private key rotation is due",
+    "ghp_short",
+    "sk_live_",
+    "AKIA1234",
+    "eyJ alone",
+    "-----BEGIN CERTIFICATE-----\nMIIabc\n-----END CERTIFICATE-----",
+    "https://h/~alice/x",
+    "https://h/search?q=a%20b",
+    "100%25 done",
+    "50% off",
+    "basic%",
+]
+
+
+@pytest.mark.parametrize("text", KEPT_TEXTS)
+def test_harmless_text_kept(text):
+    assert scrub(text) == (text, [])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "https://h/portfolio%2FU1234567%2Fpositions",
+            f"https://h/portfolio/{account_marker('U1234567')}/positions",
+        ),
+        ("account%3DU1234567", f"account={account_marker('U1234567')}"),
+        ("accountId%22%3A%22U1234567", f'accountId":"{account_marker("U1234567")}'),
+        # An id before an escape needs no decoding, so the escape is kept.
+        ("x?id=U1234567%26y", f"x?id={account_marker('U1234567')}%26y"),
+    ],
+)
+def test_percent_encoded_account_id_hashed(text, expected):
+    assert scrub(text) == (
+        expected,
+        [{"path": "metadata.note", "reason": "account_id"}],
+    )
+
+
+def test_percent_encoded_home_path_redacted():
+    scrubbed, redactions = scrub("https://h/?next=%2Fhome%2Falice%2F.ssh")
+    assert scrubbed == "https://h/?next=[REDACTED_PATH]"
+    assert reasons_of(redactions) == ["home_path"]
+
+
+def test_twice_encoded_query_redacted():
+    scrubbed, redactions = scrub("https://h/?next=%252Fx%253Ftoken%253Dabc")
+    assert scrubbed == "https://h/?next=/x?token=[REDACTED]"
+    assert reasons_of(redactions) == ["url_secret_query"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"password": ["hunter2","x"]}', '{"password": [REDACTED]}'),
+        ('{"token": {"value": "abc123"}}', '{"token": [REDACTED]}'),
+        ("{'password': b'hunter2'}", "{'password': b'[REDACTED]'}"),
+        ('{\\"password\\": \\"hunter2\\"}', '{\\"password\\": \\"[REDACTED]\\"}'),
+        ('pw=x password=["a]b", (1)] rest', "pw=x password=[REDACTED] rest"),
+        ("password=[abc, def\nnext line", "password=[REDACTED]"),
+    ],
+)
+def test_structured_value_redacted_whole(text, expected):
+    assert scrub(text) == (
+        expected,
+        [{"path": "metadata.note", "reason": "secret_assignment"}],
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"password": [REDACTED]}',
+        "{'password': b'[REDACTED]'}",
+        'Bearer "[REDACTED]"',
+        "postgres://[REDACTED]@db:5432/x",
+        "-----BEGIN RSA PRIVATE KEY-----[REDACTED]-----END RSA PRIVATE KEY-----",
+        "-----BEGIN EC PRIVATE KEY-----[REDACTED]",
+    ],
+)
+def test_redacted_shape_is_fixed_point(text):
+    assert scrub(text) == (text, [])
+
+
+def test_private_key_block_keeps_labels():
+    text = "k=-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY----- ok"
+    scrubbed, redactions = scrub(text)
+    assert scrubbed == (
+        "k=-----BEGIN EC PRIVATE KEY-----[REDACTED]-----END EC PRIVATE KEY----- ok"
+    )
+    assert reasons_of(redactions) == ["private_key_block"]
 
 
 def test_url_query_keeps_other_parameters():
@@ -456,6 +740,85 @@ def test_redaction_is_deterministic(canaries):
 def test_one_entry_per_path_and_reason():
     _, redactions = redact_metadata({"note": "Bearer a and Bearer b"})
     assert redactions == [{"path": "metadata.note", "reason": "bearer_credential"}]
+
+
+# --- Size limits ---
+
+
+def test_string_at_length_limit_accepted():
+    clean, _ = redact_metadata({"note": "x" * MAX_STRING_LENGTH})
+    assert len(clean["note"]) == MAX_STRING_LENGTH
+
+
+def test_string_over_length_limit_rejected():
+    with pytest.raises(InvalidEventValue) as error:
+        redact_metadata({"note": "x" * (MAX_STRING_LENGTH + 1)})
+    assert error.value.path == "metadata.note"
+    assert "metadata.note" in str(error.value)
+    assert str(MAX_STRING_LENGTH) in str(error.value)
+
+
+def test_key_over_length_limit_rejected():
+    with pytest.raises(InvalidEventValue) as error:
+        redact_metadata({"x": {"k" * (MAX_STRING_LENGTH + 1): 1}})
+    assert error.value.path == "metadata.x"
+    assert str(MAX_STRING_LENGTH) in str(error.value)
+
+
+def test_scanned_total_over_limit_rejected():
+    metadata = {f"note{index}": "x" * 60_000 for index in range(5)}
+    with pytest.raises(InvalidEventValue) as error:
+        redact_metadata(metadata)
+    # 4 * 60,000 characters fit in 256 KiB, and the fifth string does not.
+    assert error.value.path == "metadata.note4"
+    assert str(MAX_SCANNED_LENGTH) in str(error.value)
+
+
+def test_sensitive_values_not_counted():
+    metadata = {f"password{index}": "x" * 200_000 for index in range(5)}
+    metadata["note"] = "x" * 60_000
+    clean, _ = redact_metadata(metadata)
+    assert clean["password0"] == REDACTED
+    assert len(clean["note"]) == 60_000
+
+
+def test_huge_string_rejected_quickly():
+    metadata = {"note": "U12345-" * (4 * 1024 * 1024 // 7)}
+    start = time.perf_counter()
+    with pytest.raises(InvalidEventValue):
+        redact_metadata(metadata)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 0.25, f"rejecting 4 MiB took {elapsed:.2f} s"
+
+
+def test_scrub_text_over_length_limit_rejected():
+    with pytest.raises(InvalidEventValue) as error:
+        scrub_text("x" * (MAX_STRING_LENGTH + 1), path="actor.id", account_hash=None)
+    assert error.value.path == "actor.id"
+
+
+CANARY = "hunter2-canary"
+
+# Rejected metadata whose bad value contains CANARY.
+LEAKY_REJECTIONS = {
+    "long string": {"note": CANARY * 5000},
+    "long key": {CANARY * 5000: 1},
+    "scanned total": {f"n{index}": CANARY * 4000 for index in range(6)},
+    "surrogate value": {"note": CANARY + "\ud800"},
+    "surrogate key": {CANARY + "\udfff": 1},
+    "key collision": {f"password={CANARY}": 1, "password=[REDACTED]": 2},
+    "surrogate in set": {"tags": {CANARY + "\ud800"}},
+}
+
+
+@pytest.mark.parametrize(
+    "metadata", LEAKY_REJECTIONS.values(), ids=LEAKY_REJECTIONS.keys()
+)
+def test_rejection_message_omits_value(metadata):
+    with pytest.raises(InvalidEventValue) as error:
+        redact_metadata(metadata)
+    assert CANARY not in str(error.value)
+    assert CANARY not in error.value.path
 
 
 # --- Normalisation ---
@@ -690,6 +1053,65 @@ def test_find_secrets_scans_invalid_json_as_text():
     assert find_secrets("not json: Bearer abc") == ["bearer_credential"]
 
 
+def test_find_secrets_flags_raw_envelope_hash():
+    assert find_secrets(json.dumps({"account_hash": "U1234567"})) == [
+        "sensitive_key",
+        "account_id",
+    ]
+
+
+def test_find_secrets_nested_token_hash_is_ordinary():
+    # Only the envelope's own hash fields must hold hashes. In metadata,
+    # "token_hash" is an evidence name that redact keeps.
+    clean, _ = redact_metadata({"token_hash": "abc"})
+    assert clean == {"token_hash": "abc"}
+    assert find_secrets(json.dumps({"metadata": clean})) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("5", []), ("null", []), ('"Bearer abc"', ["bearer_credential"])],
+)
+def test_find_secrets_scalar_document(text, expected):
+    assert find_secrets(text) == expected
+
+
+def test_find_secrets_accepts_bytes():
+    raw = json.dumps({"note": "Bearer abc"}).encode()
+    assert find_secrets(raw) == ["bearer_credential"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 100_000 + "]" * 100_000, "[" * 100_000, '{"a":' * 50_000],
+    ids=["deep array", "unclosed array", "unclosed object"],
+)
+def test_find_secrets_survives_deep_nesting(text):
+    assert find_secrets(text) == []
+
+
+def test_find_secrets_accepts_url_and_email_keys():
+    # The redaction path joins the keys into text that reads like a URL with
+    # user info, "metadata.https://api.example.com.ops@example.com.token".
+    payload = build_event(
+        "probe",
+        operation="t.x",
+        actor={"kind": "user", "id": "user:bob"},
+        decision="allow",
+        outcome="completed",
+        correlation_key=b"k" * 32,
+        metadata={"https://api.example.com": {"ops@example.com": {"token": "x"}}},
+    )
+    payload["occurred_at"] = "2026-05-09T07:35:25.123456Z"
+    assert payload["redactions"] == [
+        {
+            "path": "metadata.https://api.example.com.ops@example.com.token",
+            "reason": "sensitive_key",
+        }
+    ]
+    assert find_secrets(dumps(payload).decode()) == []
+
+
 # --- Fixed point and linear time ---
 
 # Fragments that the patterns react to, so that random text built from them
@@ -737,11 +1159,133 @@ FRAGMENTS = [
     "-",
     ".",
     "1",
+    # Short secret words, in several cases.
+    "pass",
+    "PASS",
+    "Auth",
+    "sid",
+    "Session",
+    "Key",
+    "key",
+    "jwt",
+    "otp",
+    "pin",
+    "_count",
+    "Hash",
+    # Structured values.
+    "{",
+    "}",
+    "(",
+    ")",
+    "b'",
+    '\\"',
+    "\\\\",
+    # Percent-encoding.
+    "%",
+    "%2F",
+    "%3D",
+    "%22",
+    "%3F",
+    "%25",
+    "%41",
+    # URL forms.
+    "postgres://",
+    "redis://",
+    ":\\/\\/",
+    "\\/",
+    ":8443",
+    # Authentication schemes.
+    "Bearer\u00a0",
+    "BASIC ",
+    # Fixed shapes.
+    "-----BEGIN RSA PRIVATE KEY-----",
+    "-----END RSA PRIVATE KEY-----",
+    "-----BEGIN ",
+    " PRIVATE KEY-----",
+    "AKIA",
+    "ASIA",
+    "ABCDEFGHIJKLMNOP",
+    "eyJ",
+    "eyJhbGciOiJIUzI1",
+    "ghp_",
+    "github_pat_",
+    "xoxb-",
+    "sk_live_",
+    "rk_test_",
+    "aaaaaaaaaaaaaaaaaaaaaaaa",
+    # Home paths.
+    "~alice/",
+    "\\\\srv\\Users\\",
+    "/Users/",
+    "/mnt/c/Users/",
+    # Account ids.
+    "U12345",
+    "F123456",
+    "I1234567",
+    "DU",
+    # Characters that NFKC, case folding or the lookalike table change, and
+    # format characters.
+    "\u200b",
+    "\uff50",
+    "\u0430",
+    "\u017f",
+    "\u212a",
+    "\u0130",
+    "\u00df",
+    "\u00e9",
 ]
 
 fragment_text = st.lists(
     st.sampled_from(FRAGMENTS) | st.text(max_size=3), max_size=30
 ).map("".join)
+
+
+def full_scrub(text):
+    """Run the full scrub on ``text`` without the trigger check."""
+    scrubbed, reasons = redaction._scrub_passes(text, account_hash)
+    return scrubbed, [{"path": "metadata.note", "reason": reason} for reason in reasons]
+
+
+@settings(max_examples=500, deadline=None)
+@given(fragment_text)
+def test_fast_path_equals_full_scrub(text):
+    assert scrub(text) == full_scrub(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(fragment_text)
+def test_trigger_check_covers_full_scrub(text):
+    if not redaction._could_match(text):
+        assert full_scrub(text) == (text, [])
+
+
+def test_secret_names_contain_trigger_word():
+    # The trigger check finds a secret name by these words alone.
+    names = (
+        redaction._SECRET_NAME_MARKERS
+        + redaction._KEY_ONLY_MARKERS
+        + tuple(redaction._SECRET_NAME_WORDS)
+    )
+    for name in names:
+        parts = name.split("_")
+        assert any(
+            word in part for part in parts for word in redaction._NAME_TRIGGER_WORDS
+        ), name
+
+
+def test_format_characters_match_unicode_data():
+    every_character = "".join(map(chr, range(0x110000)))
+    expected = [c for c in every_character if unicodedata.category(c) == "Cf"]
+    assert redaction._FORMAT_CHARACTER.findall(every_character) == expected
+
+
+def test_lookalike_table_maps_to_latin():
+    table = redaction._LOOKALIKE_LETTERS
+    for source, target in table.items():
+        name = unicodedata.name(chr(source))
+        assert name.startswith(("CYRILLIC", "GREEK")), name
+        assert chr(target).isascii()
+        assert chr(target).isalpha()
 
 
 @settings(max_examples=300, deadline=None)
@@ -801,14 +1345,40 @@ ADVERSARIAL_INPUTS = {
     "account ids and paths": "DU1234567/home/" * 13_000,
     "digit run": "U" + "1" * 200_000,
     "quotes": '"' * 200_000,
+    "unclosed brackets per line": "password=[\n" * 18_000,
+    "unclosed brackets": "password=[" * 20_000,
+    "nested brackets": "password=" + "[" * 200_000,
+    "apostrophes in brackets": "password=[" + "'" * 200_000,
+    "escaped quoted values": 'password=\\"' * 18_000,
+    "escaped quote run": 'password=\\"' + "\\" * 200_000,
+    "escaped key quote": "\\" * 15 + '"' + "a" * 200_000,
+    "percent escapes": "%41" * 66_000,
+    "percent signs": "%" * 200_000,
+    "percent words": "a%41 " * 40_000,
+    "encoded percent signs": "%25" * 66_000,
+    "private key begins": "-----BEGIN RSA PRIVATE KEY-----" * 6_000,
+    "jwt dots": "eyJ" + "a" * 10 + "." * 200_000,
+    "jwt runs": "eyJaaaaaaaaaaa.b.c " * 10_000,
+    "user and colon": "https://u:p" * 18_000,
+    "user, colon and slash": "https://u:p/" * 16_000,
+    "network userinfo without at": "postgres://a:b/" + "c/" * 100_000,
+    "escaped schemes": "https:\\/\\/" * 18_000,
+    "tilde users": "~a/" * 66_000,
+    "file shares": "\\\\a\\Users\\" * 20_000,
+    "cloud key prefixes": "AKIA" * 50_000,
+    "github prefixes": "ghp_" * 50_000,
+    "camel case name": "aB" * 100_000 + "=x",
 }
 
 
 @pytest.mark.parametrize(
     "text", ADVERSARIAL_INPUTS.values(), ids=ADVERSARIAL_INPUTS.keys()
 )
-def test_adversarial_text_scrubbed_quickly(text):
+def test_adversarial_text_scanned_quickly(text):
+    # redact rejects strings this long, but find_secrets scans stored text of
+    # any length, so the patterns themselves must stay linear.
     start = time.perf_counter()
-    scrub(text)
+    find_secrets(text)
+    scrub(text[:MAX_STRING_LENGTH])
     elapsed = time.perf_counter() - start
-    assert elapsed < 1.0, f"scrubbing 200 KB took {elapsed:.2f} s"
+    assert elapsed < 1.0, f"scanning 200 KB took {elapsed:.2f} s"
