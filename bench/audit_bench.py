@@ -411,7 +411,7 @@ def order_event(index):
         "decision": "allow",
         "outcome": "completed",
         "account_id": "DU1234567",
-        "request_id": f"bench-{index:09d}",
+        "request_id": str(uuid.UUID(int=index)),
         "scopes": {
             "required": ["ibkr:orders:paper:submit"],
             "granted": [
