@@ -1090,6 +1090,14 @@ _ROOT = "root"
 _PLAIN = "plain"
 _REDACTION_LIST = "redaction list"
 _REDACTION_ENTRY = "redaction entry"
+_ACTOR = "actor"
+_ACTOR_KEY = "actor"
+# The envelope stores principal ids such as "token:17"; the kind prefix is
+# the fixed identity form, so only the part after it is scanned, as the
+# envelope scrubs only that part.
+_PRINCIPAL_PREFIX = re.compile(
+    r"(?:user|token|remote|cli|reconciler|anonymous|system):"
+)
 
 
 def _scan_document(document):
@@ -1139,10 +1147,17 @@ def _scan_object(pairs, context, hits, stack):
             hits.append(SENSITIVE_KEY)
         value_type = type(value)
         if value_type is str:
+            if context is _ACTOR and key == "id":
+                prefix = _PRINCIPAL_PREFIX.match(value)
+                if prefix:
+                    value = value[prefix.end() :]
             value_hits = _detect(value)
             if value_hits:
                 hits.extend(value_hits)
         elif value_type is tuple:
+            if context is _ROOT and key == _ACTOR_KEY:
+                stack.append((value, _ACTOR))
+                continue
             stack.append((value, _PLAIN))
         elif value_type is list:
             if key == _REDACTIONS_KEY:

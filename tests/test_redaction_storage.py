@@ -154,3 +154,30 @@ def test_no_canary_in_logs_or_cli_output(gateway_db, issue_metadata, canaries, c
     assert exported.returncode == 0, exported.stderr
     for canary in canaries[1:7]:
         assert canary not in seen
+
+
+def test_stored_principal_id_passes_export_scan(gateway_db):
+    from audit.redaction import find_secrets
+
+    record = audit.log_event(
+        "test_event",
+        operation="tests.redaction",
+        actor={"kind": "token", "id": "token:17"},
+        decision="allow",
+        outcome="completed",
+    )
+    with sqlite3.connect(gateway_db) as db:
+        (text,) = db.execute(
+            "SELECT payload FROM audit_events WHERE seq = ?", (record.seq,)
+        ).fetchone()
+
+    assert '"id":"token:17"' in text
+    assert find_secrets(text) == []
+
+
+def test_secret_after_principal_prefix_still_found():
+    from audit.redaction import find_secrets
+
+    text = '{"actor":{"id":"user:Bearer abcdefghijklmnop123","kind":"user"}}'
+
+    assert find_secrets(text) != []
