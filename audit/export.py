@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from audit.canonical import CanonicalizationError, dumps
 from audit.chain import storage_datetime
-from audit.reader import as_text
+from audit.reader import as_text, text_as_bytes
 from audit.redaction import find_secrets
 
 # Rows named in a refusal message and event; the count is always complete.
@@ -72,10 +72,7 @@ class ScanResult:
 
 
 def _select(export_range):
-    columns = (
-        "seq, CAST(key_id AS BLOB), CAST(prev_mac AS BLOB), CAST(mac AS BLOB), "
-        "CAST(payload AS BLOB)"
-    )
+    columns = "seq, key_id, prev_mac, mac, payload"
     if not export_range.is_range:
         sql = (
             f"SELECT {columns} FROM audit_events WHERE seq >= (SELECT min(seq) "
@@ -127,8 +124,9 @@ def _line(row):
 def iter_lines(connection, export_range):
     """Yield ``(seq, line_bytes)`` for the range, in ascending ``seq``."""
     sql, params = _select(export_range)
-    for row in connection.execute(sql, params):
-        yield row[0], _line(row)
+    with text_as_bytes(connection):
+        for row in connection.execute(sql, params):
+            yield row[0], _line(row)
 
 
 def scan_range(connection, export_range, progress=None, progress_every=2000):
@@ -136,22 +134,28 @@ def scan_range(connection, export_range, progress=None, progress_every=2000):
     result = ScanResult()
     digest = hashlib.sha256()
     sql, params = _select(export_range)
-    for row in connection.execute(sql, params):
-        seq = row[0]
-        line = _line(row)
-        digest.update(line)
-        result.count += 1
-        if result.first_seq is None:
-            result.first_seq = seq
-        result.last_seq = seq
+    with text_as_bytes(connection):
+        for row in connection.execute(sql, params):
+            seq = row[0]
+            line = _line(row)
+            digest.update(line)
+            result.count += 1
+            if result.first_seq is None:
+                result.first_seq = seq
+            result.last_seq = seq
 
-        reasons = find_secrets(as_text(row[4]) or "")
-        if reasons:
-            result.unsafe_count += 1
-            if len(result.unsafe_rows) < MAX_REPORTED_ROWS:
-                result.unsafe_rows.append({"seq": seq, "reasons": sorted(set(reasons))})
-        if progress and result.count % progress_every == 0:
-            progress(result.count, None)
+            payload_text = as_text(row[4])
+            reasons = (
+                find_secrets(payload_text) if isinstance(payload_text, str) else []
+            )
+            if reasons:
+                result.unsafe_count += 1
+                if len(result.unsafe_rows) < MAX_REPORTED_ROWS:
+                    result.unsafe_rows.append(
+                        {"seq": seq, "reasons": sorted(set(reasons))}
+                    )
+            if progress and result.count % progress_every == 0:
+                progress(result.count, None)
 
     result.sha256 = digest.hexdigest()
     return result

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from audit.canonical import dumps
 from audit.chain import GENESIS_MAC, compute_mac, payload_digest, projection
 from audit.reader import (
-    EVENT_COLUMNS_AS_BLOBS,
+    EVENT_COLUMNS,
     HEX_MAC,
     as_text,
     read_head,
     read_transaction,
+    text_as_bytes,
 )
 from audit.triggers import missing_triggers
 
@@ -120,7 +121,7 @@ def _reject_duplicate_keys(pairs):
 def _parse_payload(payload_bytes):
     try:
         payload = json.loads(payload_bytes)
-    except (ValueError, RecursionError):
+    except (TypeError, ValueError, RecursionError):
         return None
     return payload if isinstance(payload, dict) else None
 
@@ -142,9 +143,9 @@ def _canonical_mac_matches(key, seq, prev_mac, payload_bytes, stored_mac):
 def check_row(row, expected_seq, previous_mac, keys):
     """Return the reason ``row`` does not verify, or None when it does.
 
-    ``row`` is a tuple in ``EVENT_COLUMNS`` order with every column but
-    ``seq`` as bytes (or None), as ``verify_chain`` selects it, so that
-    damaged text never stops the scan. ``previous_mac`` is the previous
+    ``row`` is a tuple in ``EVENT_COLUMNS`` order with text columns as
+    bytes, as ``verify_chain`` fetches it, so that damaged text never stops
+    the scan. ``previous_mac`` is the previous
     row's stored MAC as bytes, and ``keys`` maps key ids (bytes) to keys.
     """
     seq = row[0]
@@ -194,24 +195,25 @@ def verify_chain(connection, keys, progress=None, progress_every=5000):
         head_seq = head[0] if head else None
         total = head_seq or 0
 
-        cursor = connection.execute(
-            f"SELECT {EVENT_COLUMNS_AS_BLOBS} FROM audit_events ORDER BY seq"
-        )
-        for row in cursor:
-            report.events_scanned += 1
-            report.key_ids.add(as_text(row[12]))
-            reason = check_row(row, expected_seq, previous_mac, keys_by_id)
-            if reason is not None:
-                report.record(Break(row[0], as_text(row[1]), reason))
-            if head_seq is not None and row[0] == head_seq + 1:
-                after_head_event_id = as_text(row[1])
+        with text_as_bytes(connection):
+            cursor = connection.execute(
+                f"SELECT {EVENT_COLUMNS} FROM audit_events ORDER BY seq"
+            )
+            for row in cursor:
+                report.events_scanned += 1
+                report.key_ids.add(as_text(row[12]))
+                reason = check_row(row, expected_seq, previous_mac, keys_by_id)
+                if reason is not None:
+                    report.record(Break(row[0], as_text(row[1]), reason))
+                if head_seq is not None and row[0] == head_seq + 1:
+                    after_head_event_id = as_text(row[1])
 
-            expected_seq = row[0] + 1
-            previous_mac = row[14]
-            last_seq = row[0]
-            last_event_id = as_text(row[1])
-            if progress and report.events_scanned % progress_every == 0:
-                progress(report.events_scanned, total)
+                expected_seq = row[0] + 1
+                previous_mac = row[14]
+                last_seq = row[0]
+                last_event_id = as_text(row[1])
+                if progress and report.events_scanned % progress_every == 0:
+                    progress(report.events_scanned, total)
 
     _check_head(
         report,
