@@ -155,5 +155,8 @@ LOGGING = {
     "root": {"handlers": ["stderr"], "level": "INFO"},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # httpx logs each request URL at INFO, and broker URLs carry
+        # account ids.
+        "httpx": {"level": "WARNING"},
     },
 }
