@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "ibkr_gateway.apps.GatewayConfig",
     "ibkr_gateway.broker.apps.BrokerConfig",
