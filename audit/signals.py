@@ -1,8 +1,8 @@
 """Audit events for Django sign-ins, so the admin's use is on the record.
 
-Success and failure both name the user name tried; the password never
-reaches the event, because Django passes only the sanitised credentials and
-only the user name is read from them.
+Success and failure both name the user name tried. The password never
+reaches the event: Django passes only sanitised credentials, and only the
+user name is read from them.
 """
 
 import logging
