@@ -89,11 +89,22 @@ class RuntimeConfig:
     source: Path | None = None
     audit: AuditSettings = field(default_factory=AuditSettings)
     cli: CliSettings = field(default_factory=CliSettings)
+    broker: object = field(default_factory=lambda: _broker_settings())
     sections: dict = field(default_factory=dict)
 
     @property
     def development_mode(self):
         return self.source is None
+
+
+def _broker_settings(source=None, table=None):
+    # Imported here because the broker config raises ConfigError from this
+    # module.
+    from ibkr_gateway.broker.config import BrokerSettings, parse_broker_section
+
+    if table is None:
+        return BrokerSettings()
+    return parse_broker_section(source, table)
 
 
 def _expect_type(source, key, value, kind, description):
@@ -273,13 +284,17 @@ def parse_runtime_config(data, source):
     if "cli" in data:
         cli = _parse_cli(source, data["cli"])
 
-    # NOTE: sections other than [audit] and [cli] are accepted as tables here;
-    # the features that read them validate their own keys.
-    for name in KNOWN_SECTIONS - {"audit", "cli"}:
+    broker = _broker_settings(source, data.get("broker"))
+
+    # NOTE: sections other than [audit], [cli] and [broker] are accepted as
+    # tables here; the features that read them validate their own keys.
+    for name in KNOWN_SECTIONS - {"audit", "cli", "broker"}:
         if name in data:
             _expect_type(source, name, data[name], dict, "a table")
 
-    return RuntimeConfig(source=source, audit=audit, cli=cli, sections=dict(data))
+    return RuntimeConfig(
+        source=source, audit=audit, cli=cli, broker=broker, sections=dict(data)
+    )
 
 
 def load_runtime_config(path=None, option="--config"):

@@ -217,3 +217,32 @@ def test_development_key_refused_with_named_key(monkeypatch):
     )
 
     assert DEVELOPMENT_KEY_ID not in keys
+
+
+def test_broker_section_parsed_into_settings(tmp_path):
+    config = load_runtime_config(
+        write(
+            tmp_path,
+            MINIMAL + '[broker]\nbackend = "client_portal"\n'
+            'base_url = "https://127.0.0.1:5000/v1/api"\nverify_tls = false\n',
+        )
+    )
+
+    assert config.broker.backend == "client_portal"
+    assert config.broker.verify_tls is False
+
+
+def test_broker_tls_off_for_remote_host_rejected(tmp_path):
+    error = load_error(
+        tmp_path,
+        MINIMAL + '[broker]\nbase_url = "https://broker.example.com/v1/api"\n'
+        "verify_tls = false\n",
+    )
+
+    assert error.key.startswith("broker.")
+
+
+def test_development_mode_uses_simulated_broker(monkeypatch):
+    monkeypatch.delenv("IBKR_GATEWAY_CONFIG", raising=False)
+
+    assert load_runtime_config().broker.backend == "simulated"
