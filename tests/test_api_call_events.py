@@ -286,3 +286,19 @@ def test_audit_outage_in_view_returns_503(gateway_db, token_string, monkeypatch)
     assert response["Retry-After"] == str(AuditUnavailable.retry_after_seconds)
     (event,) = api_events(gateway_db)
     assert event["outcome"] == "failed"
+
+
+def test_disallowed_host_gets_json_error(gateway_db):
+    response = call("/api/v1/health", headers={"Host": "attacker.invalid"})
+
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "disallowed_host"
+
+
+def test_disallowed_host_writes_one_refused_event(gateway_db):
+    call("/api/v1/health", headers={"Host": "attacker.invalid"})
+
+    (event,) = api_events(gateway_db)
+    assert event["operation"] == "api.host_rejected"
+    assert event["outcome"] == "refused"
+    assert event["error_code"] == "disallowed_host"

@@ -5,11 +5,9 @@ request's ``ApiCall``, lets DRF authenticate, check scopes and run the
 handler (the exception handler turns every error into a JSON response),
 renders the response, and then calls ``finish_call`` exactly once. Nothing
 under ``/api/`` is served by a view without this mixin: the URL table ends
-with a catch-all that returns 404 through it.
-
-NOTE: Django rejects a request whose Host header is not in ALLOWED_HOSTS
-with 400 before any URL is resolved, so that response is neither audited
-nor in the JSON error shape.
+with a catch-all that returns 404 through it, and a request with a Host
+header outside ALLOWED_HOSTS is answered by ``api.host_check`` before
+Django would reject it unaudited.
 """
 
 import logging
