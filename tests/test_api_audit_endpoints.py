@@ -195,7 +195,7 @@ def test_export_range_since(log_of_five, exporter):
     ("query", "name"),
     [
         ("limit=0", "limit"),
-        ("limit=10001", "limit"),
+        ("limit=100001", "limit"),
         ("after_seq=-1", "after_seq"),
         ("since=yesterday", "since"),
         ("until=2026-01-01T00:00:00", "until"),
