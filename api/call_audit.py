@@ -17,6 +17,8 @@ Decision and outcome follow the response:
 import hashlib
 import logging
 
+from django.core.exceptions import SuspiciousOperation
+
 import audit
 from api import errors
 from api.calls import django_request
@@ -50,9 +52,13 @@ def _actor(call):
 
 def _request_input(request):
     # Stored only as a SHA-256, so a reviewer holding the request can match it.
-    query = sorted(
-        [key, value] for key, values in request.GET.lists() for value in values
-    )
+    try:
+        query = sorted(
+            [key, value] for key, values in request.GET.lists() for value in values
+        )
+    except SuspiciousOperation:
+        # Too many query fields: the raw query string stands in for them.
+        query = request.META.get("QUERY_STRING", "")
     return {"method": request.method, "path": request.path, "query": query}
 
 

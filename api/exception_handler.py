@@ -10,6 +10,7 @@ unexpected becomes 500 ``internal_error`` and is logged with its traceback.
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import TooManyFieldsSent
 from django.http import Http404
 from rest_framework import exceptions
 
@@ -68,6 +69,11 @@ def describe_exception(exc, request, view=None):
         exc = errors.EndpointNotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, TooManyFieldsSent):
+        exc = errors.InvalidParameter(
+            "The request has more query parameters than the gateway accepts; "
+            "send only the documented parameters."
+        )
 
     if isinstance(exc, exceptions.APIException):
         return _from_api_exception(exc, request, view)

@@ -61,7 +61,7 @@ def bounded_int(request, name, *, default, minimum, maximum):
 
 
 def sequence_number(request, name):
-    """Return the ``seq`` value ``name`` (0 to 2**63 - 1), or None when absent."""
+    """Return the ``seq`` value ``name`` (0 to 2**53 - 1), or None when absent."""
     text = _text(request, name)
     if text is None:
         return None

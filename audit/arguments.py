@@ -8,8 +8,9 @@ from argparse import ArgumentTypeError
 from datetime import UTC, datetime
 
 MAX_TAIL_LIMIT = 10_000
-# SQLite integers are signed 64-bit; a larger value cannot be bound.
-MAX_SQLITE_INTEGER = 2**63 - 1
+# Values end up in audit events, whose canonical JSON holds integers only up
+# to 2**53 - 1 (RFC 8785); seq values never come near it.
+MAX_WHOLE_NUMBER = 2**53 - 1
 
 
 def whole_number(text):
@@ -17,8 +18,8 @@ def whole_number(text):
         value = int(text)
     except ValueError:
         raise ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value <= MAX_SQLITE_INTEGER:
-        raise ArgumentTypeError(f"{text!r} is out of range; use 0 to 2**63 - 1")
+    if not 0 <= value <= MAX_WHOLE_NUMBER:
+        raise ArgumentTypeError(f"{text!r} is out of range; use 0 to 2**53 - 1")
     return value
 
 

@@ -507,12 +507,13 @@ _JWT = re.compile(
 )
 
 # vendor_token: GitHub tokens (ghp_, gho_, ghu_, ghs_, ghr_, github_pat_),
-# Slack tokens (xoxa-, xoxb-, xoxp-, xoxr-) and Stripe secret and restricted
-# keys (sk_live_, rk_live_, and the same for test mode).
+# GitLab personal tokens (glpat-), Slack tokens (xoxa-, xoxb-, xoxp-,
+# xoxr-), Stripe secret and restricted keys (sk_live_, rk_live_, and the same
+# for test mode), and this gateway's own API tokens (ibkr_<id>_<secret>).
 _VENDOR_TOKEN = re.compile(
     r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
-    r"|[rs]k_(?:live|test)_[A-Za-z0-9]{10,})"
-    r"|(?<![A-Za-z0-9])xox[abpr]-[A-Za-z0-9-]{10,}"
+    r"|[rs]k_(?:live|test)_[A-Za-z0-9]{10,}|ibkr_[0-9]+_[A-Za-z0-9_-]{20,})"
+    r"|(?<![A-Za-z0-9])(?:xox[abpr]-[A-Za-z0-9-]{10,}|glpat-[A-Za-z0-9_-]{20,})"
 )
 
 # home_path: a path in a user's home directory, up to whitespace, a quote, a
@@ -569,7 +570,7 @@ _DETECTION_HASH = "0" * 64
 # stand for the Stripe prefixes "sk_" and "rk_".
 _CASED_TRIGGER = re.compile(
     r"AKIA|ASIA|eyJ|U[0-9]{5}|F[0-9]{5}|I[0-9]{5}|-----BEGIN"
-    r"|gh[pousr]_|github_pat_|xox[abpr]-|k_live_|k_test_"
+    r"|gh[pousr]_|github_pat_|xox[abpr]-|k_live_|k_test_|ibkr_|glpat-"
 )
 # Characters that each of the triggers below contains. Most strings have
 # none of them, so one search of a character set rules out the rest.

@@ -302,3 +302,30 @@ def test_disallowed_host_writes_one_refused_event(gateway_db):
     assert event["operation"] == "api.host_rejected"
     assert event["outcome"] == "refused"
     assert event["error_code"] == "disallowed_host"
+
+
+def test_trailing_slash_404_suggests_path(gateway_db, token_string):
+    response = call("/api/v1/accounts/", token_string)
+
+    assert response.status_code == 404
+    assert "try /api/v1/accounts." in error_of(response)["message"]
+
+
+def test_too_many_query_fields_is_refused_and_audited(gateway_db):
+    _token, health_token = make_token(["ibkr:health:read"])
+    query = "&".join(["a"] * 1900)
+
+    response = call(f"/api/v1/health?{query}", health_token)
+
+    assert response.status_code == 400
+    (event,) = api_events(gateway_db)
+    assert event["request_id"] == response["X-Request-ID"]
+
+
+def test_huge_after_seq_is_refused_and_audited(gateway_db):
+    _token, export_token = make_token(["ibkr:audit:export"])
+
+    response = call("/api/v1/audit/export?after_seq=9007199254740992", export_token)
+
+    assert response.status_code == 400
+    assert len(api_events(gateway_db)) == 1

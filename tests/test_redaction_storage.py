@@ -181,3 +181,13 @@ def test_secret_after_principal_prefix_still_found():
     text = '{"actor":{"id":"user:Bearer abcdefghijklmnop123","kind":"user"}}'
 
     assert find_secrets(text) != []
+
+
+def test_gateway_token_in_free_text_redacted(gateway_db):
+    secret = "ibkr_1_" + secrets.token_urlsafe(32)
+
+    record = append({"client_request_id": secret})
+    connections["default"].close()
+
+    assert secret.encode() not in database_bytes(gateway_db)
+    assert stored_payload(gateway_db, record.seq)["redactions"]

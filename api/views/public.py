@@ -49,6 +49,12 @@ class EndpointNotFoundView(AuditedCallMixin, APIView):
     content_negotiation_class = FirstRendererNegotiation
 
     def http_method_not_allowed(self, request, *args, **kwargs):
+        if request.path.endswith("/") and request.path.startswith("/api/v1/"):
+            raise EndpointNotFound(
+                "No API endpoint exists at this path. API paths under /api/v1/ "
+                "take no trailing slash; try "
+                f"{request.path.rstrip('/')}."
+            )
         raise EndpointNotFound()
 
     options = http_method_not_allowed

@@ -161,7 +161,7 @@ class BrokerAccountNotFound(BrokerError):
     status = 404
     default_message = (
         "The account is not among the broker accounts of this session. Use an "
-        "account id listed by accounts()."
+        "account id that the accounts list returns (GET /api/v1/accounts)."
     )
 
 

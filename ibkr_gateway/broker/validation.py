@@ -24,8 +24,12 @@ MAX_SNAPSHOT_CONIDS = 100
 
 
 def _shown(value):
+    # A short invalid value is shown to help the caller; a long one may be a
+    # credential pasted into the wrong place, so only its length is given.
     text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    if len(text) <= 16:
+        return text
+    return f"of {len(str(value))} characters"
 
 
 def validate_account_id(value):

@@ -42,6 +42,7 @@ from ibkr_gateway.runtime_config import (
     load_runtime_config,
     set_runtime_config,
 )
+from ibkr_gateway.scopes import ALL_SCOPES
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success, 1 unexpected error, 4 the [cli] principal is not "
@@ -89,7 +90,9 @@ class Command(BaseCommand):
             required=True,
             dest="scopes",
             metavar="SCOPE",
-            help="Scope the token grants, such as ibkr:accounts:read; repeat for each.",
+            help="Scope the token grants; repeat for each. One of: "
+            + ", ".join(sorted(ALL_SCOPES))
+            + ".",
         )
         create.add_argument(
             "--owner",
