@@ -7,7 +7,7 @@ run (the read, the export or the verification) to the runtime log.
 
 import sys
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 import audit
 from audit.envelope import ALLOW, COMPLETED, DENIED, DENY, FAILED, REFUSE, REFUSED
@@ -54,6 +54,23 @@ class UsageErrorParser(CommandParser):
             raise CommandError(f"Error: {message}", returncode=EXIT_USAGE)
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+class SubcommandCommand(BaseCommand):
+    """Base of management commands with subcommands and exit 64 on misuse.
+
+    ``add_arguments`` must create its subparsers with
+    ``parser_class=UsageErrorParser`` and ``is_subcommand=True``.
+    """
+
+    requires_system_checks = []
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        # BaseCommand builds a plain CommandParser; this makes the top level
+        # exit 64 on a usage error too.
+        parser.__class__ = UsageErrorParser
+        return parser
 
 
 class AuditRun:

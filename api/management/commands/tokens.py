@@ -12,7 +12,7 @@ import json
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from api.models import ApiToken
@@ -31,6 +31,7 @@ from audit.cli import (
     EXIT_SCOPE_DENIED,
     EXIT_UNEXPECTED,
     EXIT_USAGE,
+    SubcommandCommand,
     UsageErrorParser,
 )
 from audit.errors import AuditUnavailable
@@ -50,18 +51,11 @@ EXIT_CODES_HELP = (
 )
 
 
-class Command(BaseCommand):
+class Command(SubcommandCommand):
     help = (
         "Create, list and revoke bearer tokens of the REST API. The secret is "
         "printed once, at creation; only its keyed hash is stored. " + EXIT_CODES_HELP
     )
-    requires_system_checks = []
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        # Exit 64 on a usage error, as manage.py audit does.
-        parser.__class__ = UsageErrorParser
-        return parser
 
     def add_arguments(self, parser):
         actions = parser.add_subparsers(

@@ -8,7 +8,7 @@ import signal
 import tempfile
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connections
 
 from audit.arguments import (
@@ -27,6 +27,7 @@ from audit.cli import (
     EXIT_UNSAFE_OUTPUT,
     EXIT_USAGE,
     AuditRun,
+    SubcommandCommand,
     UsageErrorParser,
 )
 from audit.errors import AuditUnavailable
@@ -84,20 +85,11 @@ def _unknown_key_hint(key_ids):
     return hint
 
 
-class Command(BaseCommand):
+class Command(SubcommandCommand):
     help = (
         "Review the tamper-evident audit log: tail the newest events, export "
         "a range as JSON Lines, or verify the whole chain. " + EXIT_CODES_HELP
     )
-    requires_system_checks = []
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        # BaseCommand builds a plain CommandParser; the subparsers are given
-        # UsageErrorParser in add_arguments, and this makes the top level
-        # exit 64 on a usage error too.
-        parser.__class__ = UsageErrorParser
-        return parser
 
     def add_arguments(self, parser):
         subcommands = parser.add_subparsers(
