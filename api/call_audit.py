@@ -57,7 +57,7 @@ def _request_input(request):
             [key, value] for key, values in request.GET.lists() for value in values
         )
     except SuspiciousOperation:
-        # Too many query fields: the raw query string stands in for them.
+        # With too many query fields, the raw query string is hashed instead.
         query = request.META.get("QUERY_STRING", "")
     return {"method": request.method, "path": request.path, "query": query}
 

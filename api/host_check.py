@@ -1,8 +1,8 @@
-"""An audited JSON answer for API requests with a disallowed Host header.
+"""An audited JSON error for API requests with a disallowed Host header.
 
 Django rejects such a request in ``request.get_host()`` before any view
 runs, with an HTML page and no audit event. This middleware checks the
-host first for paths under ``/api/``, so that the answer keeps the API's
+host first for paths under ``/api/``, so that the response keeps the API's
 error shape and writes its one final event like every other call.
 """
 
@@ -20,7 +20,7 @@ OPERATION = "api.host_rejected"
 
 
 class ApiHostCheckMiddleware:
-    """Answer 400 ``disallowed_host`` for API requests to an unknown host."""
+    """Return 400 ``disallowed_host`` for API requests to an unknown host."""
 
     def __init__(self, get_response):
         self.get_response = get_response
