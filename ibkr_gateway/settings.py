@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "ibkr_gateway.broker.apps.BrokerConfig",
     "audit.apps.AuditConfig",
     "api.apps.ApiConfig",
+    "orders.apps.OrdersConfig",
 ]
 
 MIDDLEWARE = [

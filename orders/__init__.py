@@ -1,0 +1,1 @@
+"""Order side of the gateway: the trading halt state, with audited changes."""

@@ -1,0 +1,207 @@
+"""``manage.py trading status | halt | resume``: show or change the trading halt.
+
+``halt`` and ``resume`` need an operator: with a runtime config, the
+``[cli]`` principal needs ``operator = true``; development mode allows it.
+Each of them appends one audit event (``trading_halted``,
+``trading_resumed``, or ``trading_halt_denied`` for a non-operator).
+``status`` only reads the state and records nothing.
+"""
+
+import json
+from argparse import ArgumentTypeError
+from datetime import UTC
+
+from django.core.management.base import CommandError
+
+from audit.arguments import non_empty
+from audit.cli import (
+    EXIT_INVALID,
+    EXIT_SCOPE_DENIED,
+    EXIT_UNEXPECTED,
+    SubcommandCommand,
+    UsageErrorParser,
+)
+from audit.errors import AuditUnavailable
+from audit.keys import check_keys
+from audit.reader import AuditDatabaseError, runtime_database_path
+from ibkr_gateway.runtime_config import (
+    ConfigError,
+    get_runtime_config,
+    load_runtime_config,
+    set_runtime_config,
+)
+from orders import trading_halt
+from orders.models import MAX_REASON_LENGTH
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 success, 1 unexpected error, 4 the [cli] principal is not "
+    "an operator, 7 configuration or database invalid, 64 usage error."
+)
+
+
+def reason_text(text):
+    """Return the validated ``--reason``; argparse makes an error exit 64."""
+    try:
+        return trading_halt.validate_reason(text)
+    except trading_halt.InvalidReason as exc:
+        raise ArgumentTypeError(str(exc)) from None
+
+
+def iso(value):
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Command(SubcommandCommand):
+    help = (
+        "Show, halt or resume trading. The state is kept in the gateway "
+        "database, and a new installation starts halted. " + EXIT_CODES_HELP
+    )
+
+    def add_arguments(self, parser):
+        actions = parser.add_subparsers(
+            dest="action",
+            required=True,
+            metavar="{status,halt,resume}",
+            parser_class=UsageErrorParser,
+        )
+        status = actions.add_parser(
+            "status",
+            is_subcommand=True,
+            help="Show whether trading is halted, why, and who changed it.",
+            description="Show the trading halt state; records nothing. "
+            + EXIT_CODES_HELP,
+        )
+        status.add_argument(
+            "--json",
+            action="store_true",
+            help="Print machine-readable JSON on standard output.",
+        )
+        self._add_config(status)
+
+        for action, summary in (
+            ("halt", "Halt trading until an operator resumes it."),
+            ("resume", "Resume trading after a halt."),
+        ):
+            subparser = actions.add_parser(
+                action,
+                is_subcommand=True,
+                help=summary,
+                description=summary
+                + " Needs an operator ([cli] operator = true). Repeating it "
+                "is recorded as no change. " + EXIT_CODES_HELP,
+            )
+            subparser.add_argument(
+                "--reason",
+                type=reason_text,
+                required=True,
+                metavar="TEXT",
+                help="Why trading is being "
+                f"{'halted' if action == 'halt' else 'resumed'}, stored in the "
+                f"history and the audit log; 1 to {MAX_REASON_LENGTH} characters "
+                "on one line.",
+            )
+            subparser.add_argument(
+                "--json",
+                action="store_true",
+                help="Print machine-readable JSON on standard output.",
+            )
+            self._add_config(subparser)
+
+    def _add_config(self, parser):
+        parser.add_argument(
+            "--config",
+            type=non_empty,
+            metavar="PATH",
+            help="Runtime config file (default: $IBKR_GATEWAY_CONFIG, else "
+            "development mode).",
+        )
+
+    def handle(self, *args, **options):
+        config = self._load_config(options["config"])
+        self._check_database()
+        action = options["action"]
+        if action == "status":
+            self._status(options)
+            return
+        actor = {"kind": "cli", "id": config.cli.actor_id}
+        try:
+            if not config.cli.operator:
+                trading_halt.record_denied(
+                    actor,
+                    action,
+                    scopes={"required": [], "granted": sorted(config.cli.scopes)},
+                )
+                raise CommandError(
+                    f"{config.cli.actor_id} is not an operator, so it cannot "
+                    f"{action} trading; set operator = true under [cli] in "
+                    f"{config.source}.",
+                    returncode=EXIT_SCOPE_DENIED,
+                )
+            change = getattr(trading_halt, action)(actor, options["reason"])
+        except AuditUnavailable as exc:
+            raise CommandError(
+                f"trading {action} stopped because it could not be recorded in the "
+                f"audit log, so nothing changed: {exc}",
+                returncode=EXIT_UNEXPECTED,
+            ) from None
+        self._report_change(action, change, options["json"])
+
+    def _load_config(self, path):
+        try:
+            if path is not None:
+                config = load_runtime_config(path)
+                set_runtime_config(config)
+            else:
+                config = get_runtime_config()
+            check_keys(config)
+        except ConfigError as exc:
+            raise CommandError(str(exc), returncode=exc.exit_code) from None
+        return config
+
+    def _check_database(self):
+        try:
+            path = runtime_database_path()
+        except AuditDatabaseError as exc:
+            raise CommandError(str(exc), returncode=EXIT_INVALID) from None
+        if not path.is_file():
+            # Opening it through Django would create an empty file.
+            raise CommandError(
+                f"the gateway database {path} does not exist. Run 'python manage.py "
+                "migrate', or fix DATABASE_URL.",
+                returncode=EXIT_INVALID,
+            )
+
+    def _status(self, options):
+        state = trading_halt.current_state()
+        body = {
+            "halted": state.halted,
+            "reason": state.reason,
+            "changed_by": state.changed_by,
+            "changed_at": iso(state.changed_at),
+        }
+        if options["json"]:
+            self.stdout.write(json.dumps(body, sort_keys=True))
+            return
+        word = "halted" if state.halted else "running"
+        self.stdout.write(
+            f"Trading is {word} since {body['changed_at']}, set by "
+            f"{state.changed_by}: {state.reason}"
+        )
+
+    def _report_change(self, action, change, as_json):
+        word = "halted" if change.halted else "running"
+        if as_json:
+            body = {
+                "action": action,
+                "halted": change.halted,
+                "changed": change.changed,
+                "reason": change.reason,
+                "changed_by": change.changed_by,
+                "changed_at": iso(change.changed_at),
+                "event_id": change.event_id,
+            }
+            self.stdout.write(json.dumps(body, sort_keys=True))
+        elif change.changed:
+            self.stdout.write(f"Trading is now {word}.")
+        else:
+            self.stdout.write(f"Trading was already {word}; nothing changed.")
