@@ -26,7 +26,7 @@ MISSING_ROW_REASON = (
 
 # Resuming lets orders reach the broker again, so only a person may do it: an
 # operator at the command line or a signed-in user. Any principal may halt.
-# The ``[cli] operator`` flag is checked by ``manage.py trading``, which knows
+# The ``[cli] operator`` flag is checked by ``manage.py trading``, which reads
 # the runtime config.
 OPERATOR_ACTOR_KINDS = frozenset({"cli", "user"})
 
