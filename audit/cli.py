@@ -11,6 +11,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 import audit
 from audit.envelope import ALLOW, COMPLETED, DENIED, DENY, FAILED, REFUSE, REFUSED
+from audit.keys import check_keys
+from audit.reader import AuditDatabaseError, runtime_database_path
+from ibkr_gateway.runtime_config import (
+    ConfigError,
+    get_runtime_config,
+    load_runtime_config,
+    set_runtime_config,
+)
 from ibkr_gateway.scopes import AUDIT_READ
 
 EXIT_OK = 0
@@ -71,6 +79,42 @@ class SubcommandCommand(BaseCommand):
         # exit 64 on a usage error too.
         parser.__class__ = UsageErrorParser
         return parser
+
+    def load_config(self, path):
+        """Return the runtime config from ``--config`` or the environment.
+
+        A config or key error becomes ``CommandError`` with exit 7.
+        """
+        try:
+            if path is not None:
+                config = load_runtime_config(path)
+                set_runtime_config(config)
+            else:
+                config = get_runtime_config()
+            check_keys(config)
+        except ConfigError as exc:
+            raise CommandError(str(exc), returncode=exc.exit_code) from None
+        return config
+
+    def require_runtime_database(self):
+        """Return the gateway's database file, which records the command.
+
+        A missing file is an error (exit 7) instead of being opened, because
+        opening it through Django would create an empty file.
+        """
+        try:
+            path = runtime_database_path()
+        except AuditDatabaseError as exc:
+            raise CommandError(str(exc), returncode=EXIT_INVALID) from None
+        if not path.is_file():
+            raise CommandError(
+                f"the gateway database {path} does not exist, so this command "
+                "cannot record itself in the audit log. Run 'python manage.py "
+                "migrate', or fix DATABASE_URL (an absolute path takes four "
+                "slashes: sqlite:////srv/gateway/gateway.sqlite3).",
+                returncode=EXIT_INVALID,
+            )
+        return path
 
 
 class AuditRun:

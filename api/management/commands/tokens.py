@@ -27,7 +27,6 @@ from api.token_arguments import (
 from api.token_operations import Operator, describe, iso
 from audit.arguments import non_empty
 from audit.cli import (
-    EXIT_INVALID,
     EXIT_SCOPE_DENIED,
     EXIT_UNEXPECTED,
     EXIT_USAGE,
@@ -35,14 +34,6 @@ from audit.cli import (
     UsageErrorParser,
 )
 from audit.errors import AuditUnavailable
-from audit.keys import check_keys
-from audit.reader import AuditDatabaseError, runtime_database_path
-from ibkr_gateway.runtime_config import (
-    ConfigError,
-    get_runtime_config,
-    load_runtime_config,
-    set_runtime_config,
-)
 from ibkr_gateway.scopes import ALL_SCOPES
 
 EXIT_CODES_HELP = (
@@ -142,8 +133,8 @@ class Command(SubcommandCommand):
         )
 
     def handle(self, *args, **options):
-        operator = Operator(self._load_config(options["config"]))
-        self._check_database()
+        operator = Operator(self.load_config(options["config"]))
+        self.require_runtime_database()
         action = options["action"]
         try:
             if not operator.config.cli.operator:
@@ -161,31 +152,6 @@ class Command(SubcommandCommand):
                 f"audit log, so nothing changed: {exc}",
                 returncode=EXIT_UNEXPECTED,
             ) from None
-
-    def _load_config(self, path):
-        try:
-            if path is not None:
-                config = load_runtime_config(path)
-                set_runtime_config(config)
-            else:
-                config = get_runtime_config()
-            check_keys(config)
-        except ConfigError as exc:
-            raise CommandError(str(exc), returncode=exc.exit_code) from None
-        return config
-
-    def _check_database(self):
-        try:
-            path = runtime_database_path()
-        except AuditDatabaseError as exc:
-            raise CommandError(str(exc), returncode=EXIT_INVALID) from None
-        if not path.is_file():
-            # Opening it through Django would create an empty file.
-            raise CommandError(
-                f"the gateway database {path} does not exist. Run 'python manage.py "
-                "migrate', or fix DATABASE_URL.",
-                returncode=EXIT_INVALID,
-            )
 
     def _owner(self, operator, username):
         if username is None:

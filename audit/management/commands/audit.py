@@ -32,7 +32,7 @@ from audit.cli import (
 )
 from audit.errors import AuditUnavailable
 from audit.export import ExportRange, iter_lines, scan_range
-from audit.keys import DEVELOPMENT_KEY_ID, check_keys, verification_keys
+from audit.keys import DEVELOPMENT_KEY_ID, verification_keys
 from audit.progress import Progress
 from audit.reader import (
     AuditDatabaseError,
@@ -41,7 +41,6 @@ from audit.reader import (
     open_readonly,
     parse_database_url,
     read_transaction,
-    runtime_database_path,
     tail_entry,
     tail_line,
     tail_rows,
@@ -49,9 +48,6 @@ from audit.reader import (
 from audit.verifier import verify_chain
 from ibkr_gateway.runtime_config import (
     ConfigError,
-    get_runtime_config,
-    load_runtime_config,
-    set_runtime_config,
 )
 
 logger = logging.getLogger(__name__)
@@ -204,12 +200,8 @@ class Command(SubcommandCommand):
 
     def handle(self, *args, **options):
         action = options["action"]
-        try:
-            config = self._load_config(options["config"])
-        except ConfigError as exc:
-            raise CommandError(str(exc), returncode=exc.exit_code) from None
-
-        runtime_path = self._runtime_path()
+        config = self.load_config(options["config"])
+        runtime_path = self.require_runtime_database()
         # Django's connection switches the runtime database to WAL; a scan's
         # read transaction on a rollback-journal file would block this
         # command's own audit write.
@@ -268,32 +260,6 @@ class Command(SubcommandCommand):
             # The original error is the one to report; logger.exception has
             # recorded this one.
             logger.exception("audit failure event could not be written")
-
-    def _load_config(self, path):
-        if path is not None:
-            config = load_runtime_config(path)
-            set_runtime_config(config)
-        else:
-            config = get_runtime_config()
-        check_keys(config)
-        return config
-
-    def _runtime_path(self):
-        """Return the gateway's database file, which records this command."""
-        try:
-            path = runtime_database_path()
-        except AuditDatabaseError as exc:
-            raise CommandError(str(exc), returncode=EXIT_INVALID) from None
-        if not path.is_file():
-            # Opening it through Django would create an empty file.
-            raise CommandError(
-                f"the gateway database {path} does not exist, so this command "
-                "cannot record itself in the audit log. Run 'python manage.py "
-                "migrate', or fix DATABASE_URL (an absolute path takes four "
-                "slashes: sqlite:////srv/gateway/gateway.sqlite3).",
-                returncode=EXIT_INVALID,
-            )
-        return path
 
     def _external_path(self, database_url):
         if not database_url:

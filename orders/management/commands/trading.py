@@ -15,21 +15,12 @@ from django.core.management.base import CommandError
 
 from audit.arguments import non_empty
 from audit.cli import (
-    EXIT_INVALID,
     EXIT_SCOPE_DENIED,
     EXIT_UNEXPECTED,
     SubcommandCommand,
     UsageErrorParser,
 )
 from audit.errors import AuditUnavailable
-from audit.keys import check_keys
-from audit.reader import AuditDatabaseError, runtime_database_path
-from ibkr_gateway.runtime_config import (
-    ConfigError,
-    get_runtime_config,
-    load_runtime_config,
-    set_runtime_config,
-)
 from orders import trading_halt
 from orders.models import MAX_REASON_LENGTH
 
@@ -117,8 +108,8 @@ class Command(SubcommandCommand):
         )
 
     def handle(self, *args, **options):
-        config = self._load_config(options["config"])
-        self._check_database()
+        config = self.load_config(options["config"])
+        self.require_runtime_database()
         action = options["action"]
         if action == "status":
             self._status(options)
@@ -145,31 +136,6 @@ class Command(SubcommandCommand):
                 returncode=EXIT_UNEXPECTED,
             ) from None
         self._report_change(action, change, options["json"])
-
-    def _load_config(self, path):
-        try:
-            if path is not None:
-                config = load_runtime_config(path)
-                set_runtime_config(config)
-            else:
-                config = get_runtime_config()
-            check_keys(config)
-        except ConfigError as exc:
-            raise CommandError(str(exc), returncode=exc.exit_code) from None
-        return config
-
-    def _check_database(self):
-        try:
-            path = runtime_database_path()
-        except AuditDatabaseError as exc:
-            raise CommandError(str(exc), returncode=EXIT_INVALID) from None
-        if not path.is_file():
-            # Opening it through Django would create an empty file.
-            raise CommandError(
-                f"the gateway database {path} does not exist. Run 'python manage.py "
-                "migrate', or fix DATABASE_URL.",
-                returncode=EXIT_INVALID,
-            )
 
     def _status(self, options):
         state = trading_halt.current_state()
