@@ -8,8 +8,8 @@ from argparse import ArgumentTypeError
 from datetime import UTC, datetime
 
 MAX_TAIL_LIMIT = 10_000
-# Values end up in audit events, whose canonical JSON holds integers only up
-# to 2**53 - 1 (RFC 8785); seq values never come near it.
+# Values end up in audit events, whose canonical JSON (RFC 8785) represents
+# integers only up to 2**53 - 1. Real seq values never come near it.
 MAX_WHOLE_NUMBER = 2**53 - 1
 
 

@@ -41,8 +41,8 @@ def storage_datetime(moment):
     """Return the text Django's SQLite backend stores for an aware datetime.
 
     Django (5.2) stores ``str()`` of the naive UTC value, which omits the
-    fraction when the microseconds are zero; the projection must match it
-    byte for byte so that ORM range filters compare correctly.
+    fraction when the microseconds are zero. The projection must match it
+    byte for byte, so that ORM range filters compare correctly.
     """
     return str(moment.astimezone(UTC).replace(tzinfo=None))
 

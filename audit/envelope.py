@@ -149,9 +149,9 @@ def _scopes(scopes):
 
 
 def _hash_of(value, name):
-    # NOTE: the hash is plain SHA-256 so that a reviewer holding the request
-    # can check it; a low-entropy input (a bare account id) can be guessed
-    # from it, so callers pass whole requests, never a lone secret.
+    # NOTE: the hash is plain SHA-256 so that a reviewer with the request can
+    # check it. A low-entropy input (a bare account id) can be guessed from
+    # it, so callers pass whole requests, never a lone secret.
     if value is None:
         return None
     try:

@@ -27,7 +27,7 @@ def log_event(
 
     ``actor`` is ``{"kind": ..., "id": ...}``; ``scopes`` is
     ``{"required": [...], "granted": [...]}``. Raw ``account_id`` and
-    ``token_id`` go in and only their correlation hashes are stored;
+    ``token_id`` go in, and only their correlation hashes are stored.
     ``input`` and ``output`` are stored only as the SHA-256 of their canonical
     JSON. ``request_id`` defaults to the id of the request being served.
     The append joins the caller's transaction when there is one.

@@ -9,7 +9,7 @@ class Progress:
 
     It stays silent unless ``stream`` is a terminal, so pipes, files and
     tests see no progress output. Nothing is drawn during the first
-    ``delay`` seconds, so short runs print no progress at all; after that
+    ``delay`` seconds, so short runs print no progress at all. After that
     the line is redrawn at most every ``interval`` seconds.
     """
 

@@ -1093,8 +1093,8 @@ _REDACTION_LIST = "redaction list"
 _REDACTION_ENTRY = "redaction entry"
 _ACTOR = "actor"
 _ACTOR_KEY = "actor"
-# The envelope stores principal ids such as "token:17"; the kind prefix is
-# the fixed identity form, so only the part after it is scanned, as the
+# The envelope stores principal ids such as "token:17", whose kind prefix is
+# the fixed identity form. Only the part after it is scanned, because the
 # envelope scrubs only that part.
 _PRINCIPAL_PREFIX = re.compile(
     r"(?:user|token|remote|cli|reconciler|anonymous|system):"

@@ -11,7 +11,7 @@ logger = logging.getLogger(__name__)
 
 @require_GET
 def health(request):
-    """Return 200 with the audit head ``seq`` when the database answers, else 503."""
+    """Return 200 with the audit head ``seq`` when the database responds, else 503."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT seq FROM audit_chain_head WHERE id = 1")

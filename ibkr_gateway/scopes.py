@@ -18,7 +18,7 @@ ORDERS_LIVE_CANCEL = "ibkr:orders:live:cancel"
 ORDERS_LIVE_MODIFY = "ibkr:orders:live:modify"
 TRADING_HALT = "ibkr:trading:halt"
 
-# No scope implies another, so a principal holds exactly the strings it was
+# No scope implies another, so a principal has exactly the strings it was
 # granted from this set.
 ALL_SCOPES = frozenset(
     {

@@ -82,7 +82,7 @@ TEMPLATES = [
     },
 ]
 
-# One SQLite file holds Django's tables, the audit log and the order tables.
+# One SQLite file contains Django's tables, the audit log and the order tables.
 # BEGIN IMMEDIATE on every transaction makes concurrent writers queue on the
 # write lock instead of failing on a lock upgrade or forking the audit chain.
 # WAL lets readers (verify, export) run beside writers. PRAGMA synchronous

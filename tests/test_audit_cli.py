@@ -242,7 +242,7 @@ def test_export_appends_event_with_digest(log_of_five, manage):
 
 @pytest.fixture
 def log_with_leaked_secret(gateway_db):
-    """A log whose third row holds a bearer token, as an old writer left it."""
+    """A log whose third row contains a bearer token, as an old writer left it."""
     from audit.keys import DEVELOPMENT_KEY, DEVELOPMENT_KEY_ID, SigningKey
     from audit.writer import SqliteAuditWriter
 

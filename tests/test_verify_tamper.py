@@ -393,7 +393,7 @@ def test_text_head_seq_reported_as_head_break(log_of_ten):
 
 def test_duplicate_key_payload_breaks_at_row(log_of_ten):
     original = row(log_of_ten, 5)["payload"]
-    # A reader that keeps the first copy sees "deny"; Python keeps the last.
+    # A reader that keeps the first copy reads "deny", but Python keeps the last.
     doubled = '{"decision":"deny",' + original[1:]
     tamper(
         log_of_ten, ("UPDATE audit_events SET payload = ? WHERE seq = 5", (doubled,))

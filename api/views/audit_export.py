@@ -75,7 +75,7 @@ class ExportStream:
         if chunk:
             yield b"".join(chunk)
         if digest.hexdigest() != self.scan.sha256:
-            # One read transaction sees one snapshot, so a mismatch means
+            # One read transaction reads one snapshot, so a mismatch means
             # SQLite did not keep it. The headers are already sent, so only
             # the log can report it.
             logger.error(

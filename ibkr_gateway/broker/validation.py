@@ -24,7 +24,7 @@ MAX_SNAPSHOT_CONIDS = 100
 
 
 def _shown(value):
-    # A short invalid value is shown to help the caller; a long one may be a
+    # A short invalid value is shown to help the caller. A long one may be a
     # credential pasted into the wrong place, so only its length is given.
     text = repr(value)
     if len(text) <= 16:

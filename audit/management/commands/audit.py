@@ -467,7 +467,7 @@ class Command(SubcommandCommand):
             }
         )
         # The verification itself ran, but a broken chain or missing triggers
-        # is recorded as a failure so that it stands out in the log.
+        # is recorded as a failure so that a reviewer finds it in the log.
         if not report.chain_valid:
             run.failed("chain_broken", metadata)
         elif not report.triggers_present:
