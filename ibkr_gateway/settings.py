@@ -173,6 +173,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
+# Dotted paths of the market clock and market hours (see ibkr_gateway.market).
+IBKR_MARKET_CLOCK = os.environ.get(
+    "IBKR_MARKET_CLOCK", "ibkr_gateway.market.wall_clock"
+)
+IBKR_MARKET_HOURS = os.environ.get(
+    "IBKR_MARKET_HOURS", "ibkr_gateway.market.hours_of_configured_broker"
+)
+
 Q_CLUSTER = {
     "name": "ibkr_gateway",
     "orm": "default",

@@ -1,4 +1,4 @@
-"""The ``IbkrBackend`` read interface that every broker backend implements.
+"""The ``IbkrBackend`` interface that every broker backend implements.
 
 Each method returns plain JSON-ready data in the shapes documented below, the
 same for every backend, and raises only ``BrokerError`` subclasses. Prices,
@@ -15,13 +15,18 @@ from ibkr_gateway.broker.errors import (
     BrokerContractNotFound,
     BrokerError,
     BrokerLoginRequired,
+    BrokerOrderNotFound,
+    BrokerOrderRejected,
+    BrokerPromptRefused,
     BrokerRateLimited,
+    BrokerReplyExpired,
     BrokerRequestRejected,
     BrokerResponseInvalid,
     BrokerResponseTooLarge,
     BrokerTimeout,
     BrokerTlsError,
     BrokerUnavailable,
+    DuplicateClientOrderId,
     InvalidBrokerRequest,
     MarketDataNotReady,
 )
@@ -31,13 +36,18 @@ __all__ = [
     "BrokerContractNotFound",
     "BrokerError",
     "BrokerLoginRequired",
+    "BrokerOrderNotFound",
+    "BrokerOrderRejected",
+    "BrokerPromptRefused",
     "BrokerRateLimited",
+    "BrokerReplyExpired",
     "BrokerRequestRejected",
     "BrokerResponseInvalid",
     "BrokerResponseTooLarge",
     "BrokerTimeout",
     "BrokerTlsError",
     "BrokerUnavailable",
+    "DuplicateClientOrderId",
     "IbkrBackend",
     "InvalidBrokerRequest",
     "MarketDataNotReady",
@@ -131,6 +141,88 @@ class IbkrBackend(ABC):
         ``availability`` is realtime, delayed, frozen, frozen_delayed,
         not_subscribed or unknown. Raises ``MarketDataNotReady`` while IBKR
         is still subscribing.
+        """
+
+    # Orders. A ticket is the order a caller wants placed:
+    # ``{"coid": str, "conid": int, "side": "BUY" | "SELL", "order_type":
+    # "LMT" | "MKT" | "STP", "quantity": str, "price": str | None, "tif":
+    # "DAY" | "GTC", "parent_coid": str | None}``. ``price`` is the limit
+    # price of LMT, the trigger price of STP and None for MKT; quantities and
+    # prices are decimal strings.
+    #
+    # An order state is what the broker reports about one order:
+    # ``{"broker_order_id": str, "account_id": str | None, "coid": str |
+    # None, "conid": int | None, "symbol": str | None, "side": str | None,
+    # "order_type": str | None, "quantity": str | None, "filled_quantity":
+    # str | None, "remaining_quantity": str | None, "average_price": str |
+    # None, "price": str | None, "status": str, "why_held": str | None,
+    # "parent_broker_order_id": str | None}``. ``status`` is IBKR's status
+    # string verbatim (``Submitted``, ``Filled``, ...); mapping it to a
+    # lifecycle is the caller's job (``ibkr_gateway.broker.order_status``).
+    #
+    # Order POSTs are never retried by a backend: a timeout or lost answer
+    # raises, and the caller finds the order by its cOID.
+
+    @abstractmethod
+    def submit_orders(self, account_id, tickets):
+        """Place ``tickets`` (one order, or a bracket parent and its children).
+
+        Bracket children name their parent by ``parent_coid``. Returns
+        ``{"orders": [{"coid": str, "broker_order_id": str, "status": str}],
+        "confirmed_prompts": [{"message_id": str, "text": str}]}`` with one
+        entry per ticket in ticket order. Raises ``BrokerPromptRefused`` for
+        a question off the allow-list, ``BrokerOrderRejected``,
+        ``DuplicateClientOrderId``, ``BrokerReplyExpired``, and the
+        transport errors; after ``BrokerTimeout`` or ``BrokerUnavailable``
+        the order may or may not have been placed.
+        """
+
+    @abstractmethod
+    def modify_order(self, account_id, broker_order_id, ticket):
+        """Change a working order to ``ticket`` (same conid and side).
+
+        Returns ``{"broker_order_id": str, "status": str,
+        "confirmed_prompts": [...]}``. Raises as ``submit_orders`` does, and
+        ``BrokerOrderNotFound``.
+        """
+
+    @abstractmethod
+    def cancel_order(self, account_id, broker_order_id):
+        """Ask the broker to cancel an order.
+
+        Returns ``{"broker_order_id": str, "status": str}`` where status is
+        the broker's answer, often ``PendingCancel``. Raises
+        ``BrokerOrderNotFound`` and ``BrokerOrderRejected`` (for example for
+        a filled order).
+        """
+
+    @abstractmethod
+    def order_status(self, account_id, broker_order_id):
+        """Return the order state of one order, or raise ``BrokerOrderNotFound``."""
+
+    @abstractmethod
+    def live_orders(self, account_id=None):
+        """Return the order states the broker lists for this session.
+
+        Only orders of ``account_id`` when it is given. The list may be empty
+        or partial right after a login; callers must not read a missing order
+        as cancelled.
+        """
+
+    def find_order_by_coid(self, account_id, coid):
+        """Return the order state whose cOID is ``coid``, or None."""
+        for order in self.live_orders(account_id):
+            if order["coid"] == coid:
+                return order
+        return None
+
+    @abstractmethod
+    def whatif(self, account_id, ticket):
+        """Return the broker's estimate for ``ticket`` without placing it.
+
+        ``{"commission": str | None, "initial_margin_change": str | None,
+        "maintenance_margin_change": str | None, "equity_change": str |
+        None, "warning": str | None, "error": str | None}``.
         """
 
     def close(self):

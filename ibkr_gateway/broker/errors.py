@@ -171,3 +171,85 @@ class BrokerContractNotFound(BrokerError):
     default_message = (
         "No contract has this conid. Look the conid up with search_contracts()."
     )
+
+
+class BrokerOrderRejected(BrokerError):
+    """IBKR refused an order, a modify or a cancel; ``detail`` is its text.
+
+    ``detail`` is kept out of ``message`` because IBKR's text can name the
+    account. The order was not placed or changed.
+    """
+
+    code = "broker_order_rejected"
+    status = 422
+    default_message = (
+        "The broker rejected the order. Check the reason recorded in the "
+        "audit log, correct the order and submit it with a new idempotency key."
+    )
+
+    def __init__(self, message=None, *, detail=None):
+        super().__init__(message)
+        self.detail = detail
+
+
+class BrokerOrderNotFound(BrokerError):
+    code = "broker_order_not_found"
+    status = 404
+    default_message = (
+        "The broker has no order with this id. List the orders "
+        "(GET /api/v1/orders) and use an id from that list."
+    )
+
+
+class DuplicateClientOrderId(BrokerError):
+    """IBKR already holds an order with this cOID, so nothing new was placed.
+
+    The earlier order is found with ``find_order_by_coid``, never by sending
+    again.
+    """
+
+    code = "duplicate_coid"
+    status = 409
+    default_message = (
+        "The broker already holds an order with this cOID, so no new order "
+        "was placed. Look the order up by its cOID before doing anything else."
+    )
+
+    def __init__(self, message=None, *, coid=None):
+        super().__init__(message)
+        self.coid = coid
+
+
+class BrokerPromptRefused(BrokerError):
+    """IBKR asked a question whose message id is not on the confirm allow-list.
+
+    The question was not answered, so the order was not placed. ``prompts``
+    lists ``{"message_id": str | None, "text": str}`` for the audit log.
+    """
+
+    code = "broker_prompt_refused"
+    status = 422
+    default_message = (
+        "The broker asked for a confirmation that the gateway may not give, so "
+        "the order was not placed. An operator can review the question in the "
+        "audit log and add its message id to broker.confirm_message_ids."
+    )
+
+    def __init__(self, message=None, *, prompts=()):
+        super().__init__(message)
+        self.prompts = list(prompts)
+
+
+class BrokerReplyExpired(BrokerError):
+    """A reply id that IBKR no longer knows: the question expired unanswered.
+
+    The order was not placed; a new submit with a new idempotency key is
+    needed.
+    """
+
+    code = "broker_reply_expired"
+    status = 502
+    default_message = (
+        "The broker's confirmation question expired before it was answered, "
+        "so the order was not placed. Submit it again with a new idempotency key."
+    )
