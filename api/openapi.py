@@ -15,12 +15,17 @@ from api.serializers import ErrorSerializer
 SCOPES_EXTENSION = "x-required-scopes"
 
 ERROR_DESCRIPTIONS = {
-    400: "Invalid query or path parameter (invalid_parameter).",
+    400: "Invalid parameter or request body; the code names the field.",
     401: "Missing, malformed, unknown, revoked or expired bearer token.",
     403: "The token lacks the required scope (scope_denied).",
-    404: "Not found, such as an unknown account (broker_account_not_found).",
-    405: "Method not allowed; every endpoint accepts GET only.",
-    409: "Export refused: a row looks like it contains a secret (unsafe_output).",
+    404: "Not found, such as an unknown account or order.",
+    405: "Method not allowed; the Allow header lists the methods.",
+    409: "Conflict: an unsafe export, a key in flight or with an unknown "
+    "outcome, a used approval, or halted trading.",
+    413: "The request body is too large (request_too_large).",
+    422: "Refused by the risk policy or the broker, or a key reused for "
+    "another request (idempotency_key_reused).",
+    429: "A frequency limit is reached; see Retry-After.",
     500: "Unexpected failure; the message names what an operator should check.",
     502: "The broker failed or returned an invalid response.",
     503: "The audit log or the broker is unavailable; see Retry-After.",

@@ -16,6 +16,14 @@ from api.views.broker import (
     PositionsView,
     SnapshotView,
 )
+from api.views.orders import (
+    ApprovalView,
+    BracketPreviewView,
+    HaltView,
+    OrderListView,
+    PreviewView,
+    mode_views,
+)
 from api.views.public import DocsView, EndpointNotFoundView, SchemaView
 
 v1 = [
@@ -31,7 +39,36 @@ v1 = [
     path("audit/tail", AuditTailView.as_view(), name="api-audit-tail"),
     path("audit/verify", AuditVerifyView.as_view(), name="api-audit-verify"),
     path("audit/export", AuditExportView.as_view(), name="api-audit-export"),
+    path("orders", OrderListView.as_view(), name="api-orders"),
+    path("orders/preview", PreviewView.as_view(), name="api-orders-preview"),
+    path(
+        "orders/preview/bracket",
+        BracketPreviewView.as_view(),
+        name="api-orders-preview-bracket",
+    ),
+    path("approvals", ApprovalView.as_view(), name="api-approvals"),
+    path("trading/halt", HaltView.as_view(), name="api-trading-halt"),
 ]
+for _mode in ("paper", "live"):
+    _views = mode_views(_mode)
+    v1 += [
+        path(f"orders/{_mode}", _views["submit"], name=f"api-orders-{_mode}"),
+        path(
+            f"orders/{_mode}/<str:broker_order_id>",
+            _views["status"],
+            name=f"api-orders-{_mode}-status",
+        ),
+        path(
+            f"orders/{_mode}/<str:broker_order_id>/modify",
+            _views["modify"],
+            name=f"api-orders-{_mode}-modify",
+        ),
+        path(
+            f"orders/{_mode}/<str:broker_order_id>/cancel",
+            _views["cancel"],
+            name=f"api-orders-{_mode}-cancel",
+        ),
+    ]
 
 urlpatterns = [
     path("v1/", include(v1)),

@@ -90,6 +90,7 @@ class RuntimeConfig:
     audit: AuditSettings = field(default_factory=AuditSettings)
     cli: CliSettings = field(default_factory=CliSettings)
     broker: object = field(default_factory=lambda: _broker_settings())
+    trading: object = field(default_factory=lambda: _trading_settings())
     sections: dict = field(default_factory=dict)
 
     @property
@@ -105,6 +106,15 @@ def _broker_settings(source=None, table=None):
     if table is None:
         return BrokerSettings()
     return parse_broker_section(source, table)
+
+
+def _trading_settings(source=None, data=None):
+    # Imported here because the trading config imports this module.
+    from orders.trading_config import TradingSettings, parse_trading_sections
+
+    if data is None:
+        return TradingSettings()
+    return parse_trading_sections(source, data)
 
 
 def _expect_type(source, key, value, kind, description):
@@ -285,15 +295,21 @@ def parse_runtime_config(data, source):
         cli = _parse_cli(source, data["cli"])
 
     broker = _broker_settings(source, data.get("broker"))
+    trading = _trading_settings(source, data)
 
-    # NOTE: sections other than [audit], [cli] and [broker] are accepted as
-    # tables here; the features that read them validate their own keys.
-    for name in KNOWN_SECTIONS - {"audit", "cli", "broker"}:
+    # NOTE: [auth], [remote_auth] and [sidecar] are only checked to be tables,
+    # because no code reads their keys yet.
+    for name in ("auth", "remote_auth", "sidecar"):
         if name in data:
             _expect_type(source, name, data[name], dict, "a table")
 
     return RuntimeConfig(
-        source=source, audit=audit, cli=cli, broker=broker, sections=dict(data)
+        source=source,
+        audit=audit,
+        cli=cli,
+        broker=broker,
+        trading=trading,
+        sections=dict(data),
     )
 
 

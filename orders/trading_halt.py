@@ -35,6 +35,8 @@ RESUME = "resume"
 _EVENTS = {
     HALT: ("trading_halted", "trading.halt", True),
     RESUME: ("trading_resumed", "trading.resume", False),
+    # Not a state change; listed so a denied cancel-all is recorded alike.
+    "cancel-all": ("trading_cancel_all_started", "trading.cancel_all", None),
 }
 
 
@@ -109,7 +111,7 @@ def resume(actor, reason, request_id=None):
 
 
 def record_denied(actor, action, request_id=None, scopes=None):
-    """Append the event for a principal that may not ``halt`` or ``resume`` trading."""
+    """Append the event for a principal that may not halt, resume or cancel all."""
     _event_type, operation, _halted = _EVENTS[action]
     return audit.log_event(
         "trading_halt_denied",

@@ -28,6 +28,42 @@ ENDPOINTS = [
     ("/api/v1/audit/export?limit=5", scopes.AUDIT_EXPORT),
 ]
 
+# Every order endpoint: method, path, schema path and the scope it needs.
+ORDER_ENDPOINTS = [
+    ("get", "/api/v1/orders", "/api/v1/orders", scopes.ORDERS_READ),
+    ("post", "/api/v1/orders/preview", "/api/v1/orders/preview", scopes.ORDERS_PREVIEW),
+    (
+        "post",
+        "/api/v1/orders/preview/bracket",
+        "/api/v1/orders/preview/bracket",
+        scopes.ORDERS_PREVIEW,
+    ),
+    ("post", "/api/v1/approvals", "/api/v1/approvals", scopes.APPROVALS_CREATE),
+    ("post", "/api/v1/trading/halt", "/api/v1/trading/halt", scopes.TRADING_HALT),
+]
+for _mode, _submit, _cancel, _modify in (
+    (
+        "paper",
+        scopes.ORDERS_PAPER_SUBMIT,
+        scopes.ORDERS_PAPER_CANCEL,
+        scopes.ORDERS_PAPER_MODIFY,
+    ),
+    (
+        "live",
+        scopes.ORDERS_LIVE_SUBMIT,
+        scopes.ORDERS_LIVE_CANCEL,
+        scopes.ORDERS_LIVE_MODIFY,
+    ),
+):
+    _base = f"/api/v1/orders/{_mode}"
+    _one = _base + "/{broker_order_id}"
+    ORDER_ENDPOINTS += [
+        ("post", _base, _base, _submit),
+        ("get", f"{_base}/1000000001", _one, scopes.ORDERS_READ),
+        ("post", f"{_base}/1000000001/modify", _one + "/modify", _modify),
+        ("post", f"{_base}/1000000001/cancel", _one + "/cancel", _cancel),
+    ]
+
 
 def make_token(
     token_scopes,

@@ -133,3 +133,24 @@ def append_events(count, **overrides):
         fields.update(overrides)
         records.append(audit.log_event("test_event", **fields))
     return records
+
+
+@pytest.fixture
+def trading_gateway(gateway_db, monkeypatch, settings):
+    """Yield the database of a gateway running ``config/example.toml``.
+
+    Trading is resumed, the market is always open and its clock is
+    ``orders_support.CLOCK``, reset for each test.
+    """
+    from orders import trading_halt
+    from tests.orders_support import CLOCK
+
+    monkeypatch.setenv("IBKR_AUDIT_HMAC_SECRET", TEST_KEY)
+    monkeypatch.setenv("IBKR_AUDIT_CORRELATION_SECRET", TEST_CORRELATION_KEY)
+    config = runtime_config.load_runtime_config(REPO_ROOT / "config" / "example.toml")
+    runtime_config.set_runtime_config(config)
+    settings.IBKR_MARKET_CLOCK = "tests.orders_support.fixed_clock"
+    settings.IBKR_MARKET_HOURS = "ibkr_gateway.market.always_open"
+    CLOCK.reset()
+    trading_halt.resume({"kind": "cli", "id": "cli:test-operator"}, "test setup")
+    yield gateway_db

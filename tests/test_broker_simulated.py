@@ -1,5 +1,6 @@
 """SimulatedBackend against a freshly migrated database with the seeded data."""
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,6 +22,14 @@ from ibkr_gateway.broker.simulated import SimulatedBackend
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cpapi"
 
+# The seeded quotes have no stored time, so snapshots report this clock's time.
+FIXED_NOW = datetime(2024, 3, 1, 15, 0, tzinfo=UTC)
+FIXED_NOW_MS = 1709305200000
+
+
+def fixed_clock():
+    return FIXED_NOW
+
 
 def assert_no_floats(value):
     if isinstance(value, dict):
@@ -34,7 +43,8 @@ def assert_no_floats(value):
 
 
 @pytest.fixture
-def backend(gateway_db):
+def backend(gateway_db, settings):
+    settings.IBKR_MARKET_CLOCK = "tests.test_broker_simulated.fixed_clock"
     return SimulatedBackend()
 
 
@@ -161,8 +171,18 @@ def test_market_snapshot_in_request_order(backend):
         "previous_close": False,
         "halted": False,
         "availability": "realtime",
-        "updated_ms": 1702334859712,
+        "updated_ms": FIXED_NOW_MS,
     }
+
+
+def test_market_snapshot_keeps_stored_time(backend):
+    SimulatedQuote.objects.filter(contract__conid=272093).update(
+        updated_ms=1702334859712
+    )
+
+    (quote,) = backend.market_snapshot([272093])
+
+    assert quote["updated_ms"] == 1702334859712
 
 
 def test_market_snapshot_delayed_previous_close(backend):

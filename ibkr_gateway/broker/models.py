@@ -1,8 +1,9 @@
-"""Database state of ``SimulatedBackend``: accounts, contracts, positions, quotes.
+"""Tables of ``SimulatedBackend``: accounts, contracts, positions, quotes, orders.
 
 The ``0002_seed_simulated_data`` migration fills these tables with a paper
 account and a second account. Editing rows changes what the simulated backend
-returns, and no other code writes them.
+returns. Only the simulated backend's order methods write orders and, for
+fills, positions.
 """
 
 from django.db import models
@@ -208,8 +209,12 @@ class SimulatedQuote(models.Model):
         help_text="Market data availability that IBKR would report.",
     )
     updated_ms = models.BigIntegerField(
+        null=True,
+        blank=True,
         verbose_name="updated at (ms)",
-        help_text="Time of the quote, in milliseconds since the Unix epoch.",
+        help_text="Time of the quote, in milliseconds since the Unix epoch. When "
+        "empty, snapshots report the market clock's current time, so the quote "
+        "never goes stale.",
     )
 
     class Meta:
@@ -218,3 +223,136 @@ class SimulatedQuote(models.Model):
 
     def __str__(self):
         return f"{self.contract.symbol} last {self.last}"
+
+
+class OrderSide(models.TextChoices):
+    BUY = "BUY", "Buy"
+    SELL = "SELL", "Sell"
+
+
+class OrderType(models.TextChoices):
+    LIMIT = "LMT", "Limit"
+    MARKET = "MKT", "Market"
+    STOP = "STP", "Stop"
+
+
+class TimeInForce(models.TextChoices):
+    DAY = "DAY", "Day"
+    GTC = "GTC", "Good till cancelled"
+
+
+class SimulatedOrder(models.Model):
+    """An order placed with the simulated backend, with its fill progress."""
+
+    account = models.ForeignKey(
+        SimulatedAccount,
+        on_delete=models.CASCADE,
+        related_name="orders",
+        verbose_name="account",
+        help_text="Account that placed the order.",
+    )
+    contract = models.ForeignKey(
+        SimulatedContract,
+        on_delete=models.PROTECT,
+        related_name="orders",
+        verbose_name="contract",
+        help_text="Contract traded.",
+    )
+    broker_order_id = models.CharField(
+        max_length=20,
+        unique=True,
+        verbose_name="broker order id",
+        help_text="Order id that the simulated broker assigned, a digit string "
+        "such as 1000000001.",
+    )
+    coid = models.CharField(
+        max_length=64,
+        verbose_name="client order id",
+        help_text="Client order id (cOID) that the caller chose, unique per account.",
+    )
+    side = models.CharField(
+        max_length=4,
+        choices=OrderSide.choices,
+        verbose_name="side",
+        help_text="BUY or SELL.",
+    )
+    order_type = models.CharField(
+        max_length=3,
+        choices=OrderType.choices,
+        verbose_name="order type",
+        help_text="LMT (limit), MKT (market) or STP (stop).",
+    )
+    quantity = models.DecimalField(
+        **AMOUNT,
+        verbose_name="quantity",
+        help_text="Number of shares or contracts ordered, positive for both sides.",
+    )
+    price = models.DecimalField(
+        **AMOUNT,
+        null=True,
+        blank=True,
+        verbose_name="price",
+        help_text="Limit price of a LMT order or trigger price of a STP order, in "
+        "the contract currency. Empty for MKT.",
+    )
+    tif = models.CharField(
+        max_length=3,
+        choices=TimeInForce.choices,
+        verbose_name="time in force",
+        help_text="DAY or GTC (good till cancelled).",
+    )
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name="parent order",
+        help_text="Bracket parent that must fill before this order works; empty "
+        "for an order that is not a bracket child.",
+    )
+    status = models.CharField(
+        max_length=16,
+        verbose_name="status",
+        help_text="IBKR order status string, such as PreSubmitted, Submitted, "
+        "PendingCancel, Filled or Cancelled.",
+    )
+    why_held = models.CharField(
+        max_length=100,
+        blank=True,
+        verbose_name="why held",
+        help_text="IBKR's reason for holding the order, empty when none.",
+    )
+    filled_quantity = models.DecimalField(
+        **AMOUNT,
+        default=0,
+        verbose_name="filled quantity",
+        help_text="Number of shares or contracts filled so far.",
+    )
+    average_price = models.DecimalField(
+        **AMOUNT,
+        null=True,
+        blank=True,
+        verbose_name="average fill price",
+        help_text="Average price of the fills so far, in the contract currency. "
+        "Empty before the first fill.",
+    )
+    observations = models.PositiveIntegerField(
+        default=0,
+        verbose_name="observations",
+        help_text="Number of status reads of the order. Each read advances the "
+        "order by at most one step.",
+    )
+
+    class Meta:
+        ordering = ["broker_order_id"]
+        verbose_name = "simulated order"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "coid"],
+                name="broker_simulated_order_coid_unique",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.broker_order_id} {self.side} {self.quantity} {self.status}"

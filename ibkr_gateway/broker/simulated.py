@@ -2,9 +2,14 @@
 
 It validates requests like the Client Portal backend and returns the same
 shapes, so callers and tests cannot tell the two apart by their data. Results
-depend only on the ``broker`` tables, never on the wall clock.
+depend only on the ``broker`` tables and the injectable market clock
+(``ibkr_gateway.market.now()``), never on the wall clock directly. The order
+methods are in ``simulated_orders``.
 """
 
+from datetime import UTC, datetime, timedelta
+
+from ibkr_gateway import market
 from ibkr_gateway.broker.base import SNAPSHOT_FIELDS, IbkrBackend, format_decimal
 from ibkr_gateway.broker.errors import (
     BrokerAccountNotFound,
@@ -17,6 +22,7 @@ from ibkr_gateway.broker.models import (
     SimulatedContract,
     SimulatedPosition,
 )
+from ibkr_gateway.broker.simulated_orders import SimulatedOrdersMixin
 from ibkr_gateway.broker.validation import (
     validate_account_id,
     validate_conids,
@@ -27,8 +33,10 @@ from ibkr_gateway.broker.validation import (
 SERVER_NAME = "simulated"
 SERVER_VERSION = "simulated backend"
 
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-class SimulatedBackend(IbkrBackend):
+
+class SimulatedBackend(SimulatedOrdersMixin, IbkrBackend):
     """Database-backed backend, where ``authenticated=False`` simulates a logout."""
 
     def __init__(self, authenticated=True):
@@ -108,7 +116,8 @@ class SimulatedBackend(IbkrBackend):
                 f"No contract has conid {missing[0]}. Look the conid up with "
                 "search_contracts()."
             )
-        return [_quote(by_conid[conid], fields) for conid in conids]
+        now_ms = _market_now_ms()
+        return [_quote(by_conid[conid], fields, now_ms) for conid in conids]
 
 
 def _quote_of(contract):
@@ -118,7 +127,11 @@ def _quote_of(contract):
         return None
 
 
-def _quote(contract, fields):
+def _market_now_ms():
+    return (market.now() - UNIX_EPOCH) // timedelta(milliseconds=1)
+
+
+def _quote(contract, fields, now_ms):
     quote = _quote_of(contract)
     result = {"conid": contract.conid}
     for name in fields:
@@ -128,7 +141,12 @@ def _quote(contract, fields):
     result["availability"] = (
         quote.availability if quote else Availability.NOT_SUBSCRIBED.value
     )
-    result["updated_ms"] = quote.updated_ms if quote else None
+    result["updated_ms"] = None
+    if quote:
+        # A quote stored without a time is current whenever it is read, so
+        # freshness checks against the market clock accept it.
+        stored = quote.updated_ms
+        result["updated_ms"] = now_ms if stored is None else stored
     return result
 
 

@@ -1,4 +1,4 @@
-"""``manage.py trading status | halt | resume``: show or change the trading halt.
+"""``manage.py trading status | halt | resume | cancel-all``: the trading halt.
 
 ``halt`` and ``resume`` need an operator: with a runtime config, the
 ``[cli]`` principal needs ``operator = true``; development mode allows it.
@@ -22,6 +22,7 @@ from audit.cli import (
 )
 from audit.errors import AuditUnavailable
 from orders import trading_halt
+from orders.cancel_all import cancel_all
 from orders.models import MAX_REASON_LENGTH
 
 EXIT_CODES_HELP = (
@@ -52,7 +53,7 @@ class Command(SubcommandCommand):
         actions = parser.add_subparsers(
             dest="action",
             required=True,
-            metavar="{status,halt,resume}",
+            metavar="{status,halt,resume,cancel-all}",
             parser_class=UsageErrorParser,
         )
         status = actions.add_parser(
@@ -72,6 +73,7 @@ class Command(SubcommandCommand):
         for action, summary in (
             ("halt", "Halt trading until an operator resumes it."),
             ("resume", "Resume trading after a halt."),
+            ("cancel-all", "Cancel every working live order at the broker."),
         ):
             subparser = actions.add_parser(
                 action,
@@ -86,10 +88,8 @@ class Command(SubcommandCommand):
                 type=reason_text,
                 required=True,
                 metavar="TEXT",
-                help="Why trading is being "
-                f"{'halted' if action == 'halt' else 'resumed'}, stored in the "
-                f"history and the audit log; 1 to {MAX_REASON_LENGTH} characters "
-                "on one line.",
+                help=f"Why you run {action}, stored in the audit log; 1 to "
+                f"{MAX_REASON_LENGTH} characters on one line.",
             )
             subparser.add_argument(
                 "--json",
@@ -128,6 +128,10 @@ class Command(SubcommandCommand):
                     f"{config.source}.",
                     returncode=EXIT_SCOPE_DENIED,
                 )
+            if action == "cancel-all":
+                results = cancel_all(actor, options["reason"])
+                self._report_cancel_all(results, options["json"])
+                return
             change = getattr(trading_halt, action)(actor, options["reason"])
         except AuditUnavailable as exc:
             raise CommandError(
@@ -136,6 +140,23 @@ class Command(SubcommandCommand):
                 returncode=EXIT_UNEXPECTED,
             ) from None
         self._report_change(action, change, options["json"])
+
+    def _report_cancel_all(self, results, as_json):
+        if as_json:
+            self.stdout.write(json.dumps(results, sort_keys=True))
+        else:
+            for item in results["cancelled"]:
+                self.stdout.write(f"{item['broker_order_id']} {item['status']}")
+            self.stdout.write(
+                f"Cancel requested for {len(results['cancelled'])} order(s); "
+                f"{len(results['failed'])} failure(s)."
+            )
+        if results["failed"]:
+            raise CommandError(
+                "Some cancels failed; see the list and the gateway log, then "
+                "run cancel-all again.",
+                returncode=EXIT_UNEXPECTED,
+            )
 
     def _status(self, options):
         state = trading_halt.current_state()

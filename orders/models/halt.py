@@ -20,9 +20,6 @@ class TradingHalt(models.Model):
     because each of them reads this one row.
     """
 
-    # NOTE: order placement is not built yet, so nothing reads this state
-    # to reject orders so far.
-
     id = models.PositiveSmallIntegerField(
         primary_key=True,
         default=SINGLETON_ID,
