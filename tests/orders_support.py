@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.test import Client
 
-from tests.api_support import bearer, make_token
 from ibkr_gateway import scopes
+from tests.api_support import bearer, make_token
 
 PAPER_ACCOUNT = "DU5550101"
 LIVE_ACCOUNT = "U5550102"

@@ -261,3 +261,73 @@ def test_fractional_rate_and_timeout_accepted():
 
     assert settings.timeout_seconds == 0.5
     assert settings.max_requests_per_second == 0.5
+
+
+# Order confirmation prompts
+
+
+def test_prompt_defaults_confirm_nothing():
+    settings = parse({})
+
+    assert settings.confirm_message_ids == ()
+    assert settings.max_reply_rounds == 3
+
+
+def test_prompt_settings_from_toml():
+    data = tomllib.loads(
+        "[broker]\n"
+        'confirm_message_ids = ["o163", "o354", "o163"]\n'
+        "max_reply_rounds = 5\n"
+    )
+
+    settings = parse(data["broker"])
+
+    assert settings.confirm_message_ids == ("o163", "o354")
+    assert settings.max_reply_rounds == 5
+
+
+@pytest.mark.parametrize("value", ["o163", "o163,o354", {"o163": True}, 163])
+def test_message_ids_must_be_list(value):
+    error = parse_error({"confirm_message_ids": value})
+
+    assert error.key == "broker.confirm_message_ids"
+    assert "expected a list" in error.problem
+    assert '["o163", "o354"]' in error.fix
+
+
+@pytest.mark.parametrize("item", ["O163", "o", "163", "o163 ", "o-163", "", 163, None])
+def test_message_id_format_checked(item):
+    error = parse_error({"confirm_message_ids": ["o354", item]})
+
+    assert error.key == "broker.confirm_message_ids"
+    assert "is not an IBKR message id" in error.problem
+    assert "confirm_message_ids" in error.fix
+
+
+@pytest.mark.parametrize("value", [0, 11, -1])
+def test_reply_rounds_out_of_range(value):
+    error = parse_error({"max_reply_rounds": value})
+
+    assert error.key == "broker.max_reply_rounds"
+    assert "out of range" in error.problem
+    assert "from 1 to 10" in error.fix
+
+
+@pytest.mark.parametrize("value", [2.0, "3", True])
+def test_reply_rounds_must_be_integer(value):
+    error = parse_error({"max_reply_rounds": value})
+
+    assert error.key == "broker.max_reply_rounds"
+    assert "expected an integer" in error.problem
+
+
+def test_settings_message_ids_list_becomes_tuple():
+    settings = BrokerSettings(confirm_message_ids=["o163"])
+
+    assert settings.confirm_message_ids == ("o163",)
+    assert hash(settings)
+
+
+def test_settings_message_ids_string_rejected():
+    with pytest.raises(ValueError, match="is a string"):
+        BrokerSettings(confirm_message_ids="o163")

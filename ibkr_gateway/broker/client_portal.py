@@ -3,12 +3,15 @@
 Every request value is validated before it reaches a URL, and every response is
 parsed into the shapes documented on ``IbkrBackend``. The backend calls the
 account list endpoints that IBKR requires before positions and market data
-once per session, and again after a ``BrokerLoginRequired``.
+once per session, and again after a ``BrokerLoginRequired``. Order requests
+and their responses are handled in ``client_portal_orders``, and tickets are
+validated in ``client_portal_tickets``.
 """
 
 import logging
 import time
 
+from ibkr_gateway.broker import client_portal_orders as orders
 from ibkr_gateway.broker.base import SNAPSHOT_FIELDS, IbkrBackend
 from ibkr_gateway.broker.client_portal_http import ClientPortalHttp
 from ibkr_gateway.broker.client_portal_responses import (
@@ -18,12 +21,21 @@ from ibkr_gateway.broker.client_portal_responses import (
     parse_auth_status,
     parse_conid,
     parse_contracts,
+    parse_live_orders,
+    parse_order_status,
     parse_positions,
     parse_tickle,
+)
+from ibkr_gateway.broker.client_portal_tickets import (
+    validate_order_id,
+    validate_ticket,
+    validate_tickets,
 )
 from ibkr_gateway.broker.errors import (
     BrokerAccountNotFound,
     BrokerLoginRequired,
+    BrokerOrderNotFound,
+    BrokerRequestRejected,
     BrokerResponseTooLarge,
     MarketDataNotReady,
 )
@@ -71,14 +83,25 @@ class ClientPortalBackend(IbkrBackend):
     def close(self):
         self._http.close()
 
+    def _forget_session(self):
+        # A new login may bring other accounts, and IBKR expects the account
+        # list endpoints to be called again.
+        self._account_ids = None
+        self._brokerage_accounts_loaded = False
+
     def _request(self, method, endpoint, path=None, params=None):
         try:
             return self._http.request_json(method, endpoint, path or endpoint, params)
         except BrokerLoginRequired:
-            # A new login may bring other accounts, and IBKR expects the
-            # account list endpoints to be called again.
-            self._account_ids = None
-            self._brokerage_accounts_loaded = False
+            self._forget_session()
+            raise
+
+    def _request_with_status(self, method, endpoint, path, body=None):
+        """Send an order request and return ``(status, data)``, also for errors."""
+        try:
+            return self._http.request_with_status(method, endpoint, path, body)
+        except BrokerLoginRequired:
+            self._forget_session()
             raise
 
     def session_status(self):
@@ -176,3 +199,52 @@ class ClientPortalBackend(IbkrBackend):
             if conid in quotes:
                 quotes[conid] = parse_snapshot_entry(entry, conid, fields)
         return quotes
+
+    # Orders
+
+    def submit_orders(self, account_id, tickets):
+        account_id = validate_account_id(account_id)
+        tickets = validate_tickets(tickets)
+        return orders.submit(
+            self._request_with_status, self._http.settings, account_id, tickets
+        )
+
+    def modify_order(self, account_id, broker_order_id, ticket):
+        account_id = validate_account_id(account_id)
+        order_id = validate_order_id(broker_order_id)
+        ticket = validate_ticket(ticket, require_coid=False)
+        return orders.modify(
+            self._request_with_status, self._http.settings, account_id, order_id, ticket
+        )
+
+    def cancel_order(self, account_id, broker_order_id):
+        account_id = validate_account_id(account_id)
+        order_id = validate_order_id(broker_order_id)
+        endpoint = "iserver/account/{account_id}/order/{order_id}"
+        path = f"iserver/account/{account_id}/order/{order_id}"
+        response = self._request_with_status("DELETE", endpoint, path)
+        return orders.parse_cancel(response, account_id, order_id, endpoint)
+
+    def order_status(self, account_id, broker_order_id):
+        account_id = validate_account_id(account_id)
+        order_id = validate_order_id(broker_order_id)
+        endpoint = "iserver/account/order/status/{order_id}"
+        path = f"iserver/account/order/status/{order_id}"
+        try:
+            data = self._request("GET", endpoint, path)
+        except BrokerRequestRejected as exc:
+            if orders.is_order_missing(exc.detail):
+                raise BrokerOrderNotFound() from exc
+            raise
+        return parse_order_status(data, account_id, order_id, endpoint)
+
+    def live_orders(self, account_id=None):
+        if account_id is not None:
+            account_id = validate_account_id(account_id)
+        endpoint = "iserver/account/orders"
+        return parse_live_orders(self._request("GET", endpoint), account_id, endpoint)
+
+    def whatif(self, account_id, ticket):
+        account_id = validate_account_id(account_id)
+        ticket = validate_ticket(ticket, require_coid=False)
+        return orders.whatif(self._request_with_status, account_id, ticket)

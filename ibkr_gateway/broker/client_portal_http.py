@@ -127,19 +127,37 @@ class ClientPortalHttp:
 
     def request_json(self, method, endpoint, path, params=None):
         """Send one request, retrying a GET once if the connection fails."""
+        return self._request(method, endpoint, path, params, None, keep_errors=False)
+
+    def request_with_status(self, method, endpoint, path, body=None):
+        """Send one request and return ``(status, data)``, also for an error response.
+
+        Order endpoints use this because what their error responses mean depends
+        on the status and the text. A 401, a 429, the no-session errors,
+        transport failures and a 2xx body that is not JSON raise as in
+        ``request_json``. ``data`` is None for an error body that is not JSON.
+        ``body`` is an encoded JSON request body or None.
+        """
+        return self._request(method, endpoint, path, None, body, keep_errors=True)
+
+    def _request(self, method, endpoint, path, params, body, keep_errors):
         try:
-            data = self._send_with_retry(method, endpoint, path, params)
+            result = self._send_with_retry(
+                method, endpoint, path, params, body, keep_errors
+            )
         except BrokerError as exc:
             self._log_failure(method, endpoint, exc)
             raise
         self._logged_out = False
-        return data
+        return result
 
-    def _send_with_retry(self, method, endpoint, path, params):
+    def _send_with_retry(self, method, endpoint, path, params, body, keep_errors):
+        # Only a GET is retried, because a repeated order POST or DELETE could
+        # act twice.
         attempts = 2 if method == "GET" else 1
         for attempt in range(1, attempts + 1):
             try:
-                return self._send(method, endpoint, path, params)
+                return self._send(method, endpoint, path, params, body, keep_errors)
             except httpx.ConnectError as exc:
                 if _is_certificate_error(exc):
                     raise BrokerTlsError() from exc
@@ -177,15 +195,20 @@ class ClientPortalHttp:
             cause,
         )
 
-    def _send(self, method, endpoint, path, params):
+    def _send(self, method, endpoint, path, params, body, keep_errors):
         self._pacer.wait()
-        with self._client.stream(method, path, params=params) as response:
-            body = self._read_capped(response)
+        request_headers = None
+        if body is not None:
+            request_headers = {"Content-Type": "application/json"}
+        with self._client.stream(
+            method, path, params=params, content=body, headers=request_headers
+        ) as response:
+            content = self._read_capped(response)
             status, headers = response.status_code, response.headers
         logger.debug(
             "IBKR gateway request %s %s returned %s.", method, endpoint, status
         )
-        return self._interpret(status, headers, body)
+        return self._interpret(status, headers, content, keep_errors)
 
     def _read_capped(self, response):
         """Read the body, raising before more than the cap is held in memory."""
@@ -209,7 +232,7 @@ class ClientPortalHttp:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _interpret(self, status, headers, body):
+    def _interpret(self, status, headers, body, keep_errors=False):
         if status == 401:
             raise BrokerLoginRequired()
         try:
@@ -224,6 +247,8 @@ class ClientPortalHttp:
             raise BrokerLoginRequired()
         if status == 429:
             raise BrokerRateLimited(retry_after=_retry_after(headers))
+        if keep_errors:
+            return status, data
         if status >= 500:
             raise BrokerUnavailable(status=502)
         if not 200 <= status < 300 or error:

@@ -10,7 +10,7 @@ import re
 from decimal import Decimal
 
 from ibkr_gateway.broker.base import format_decimal
-from ibkr_gateway.broker.errors import BrokerResponseInvalid
+from ibkr_gateway.broker.errors import BrokerOrderNotFound, BrokerResponseInvalid
 
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
 
@@ -186,3 +186,130 @@ def parse_contracts(data, endpoint="iserver/secdef/search"):
             }
         )
     return contracts
+
+
+# Input keys of each order state field, per endpoint. The first key present in
+# an entry is read.
+ORDER_STATUS_KEYS = {
+    "broker_order_id": ("order_id",),
+    "account_id": ("account",),
+    "symbol": ("symbol", "ticker"),
+    "order_type": ("order_type",),
+    # size is the remaining quantity and total_size the ordered one.
+    "quantity": ("total_size",),
+    "filled_quantity": ("cum_fill",),
+    "remaining_quantity": ("size",),
+    "average_price": ("average_price",),
+    # NOTE: a stop order's trigger price is not read, because no sample
+    # response shows which key carries it.
+    "price": ("limit_price",),
+    "status": ("order_status",),
+}
+LIVE_ORDER_KEYS = {
+    "broker_order_id": ("orderId",),
+    "account_id": ("acct", "account"),
+    "symbol": ("ticker", "symbol"),
+    "order_type": ("origOrderType", "orderType"),
+    "quantity": ("totalSize",),
+    "filled_quantity": ("filledQuantity",),
+    "remaining_quantity": ("remainingQuantity",),
+    "average_price": ("avgPrice",),
+    "price": ("price",),
+    "status": ("status",),
+}
+_SIDES = {"B": "BUY", "S": "SELL", "BUY": "BUY", "SELL": "SELL"}
+_ORDER_TYPES = {"LIMIT": "LMT", "LMT": "LMT", "MARKET": "MKT", "MKT": "MKT"}
+_ORDER_TYPES.update({"STOP": "STP", "STP": "STP"})
+
+
+def _present(entry, keys):
+    """Return the first of ``keys`` with a non-null value in ``entry``."""
+    for key in keys:
+        if entry.get(key) is not None:
+            return key
+    return keys[0]
+
+
+def _order_id(value, endpoint):
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return str(value)
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return value
+    raise invalid(endpoint, "an order has no valid order id")
+
+
+def _order_state(entry, keys, endpoint):
+    """Parse one order of an order status or live orders response."""
+    entry = expect_dict(entry, endpoint)
+
+    def text(name):
+        return _text(entry, _present(entry, keys[name]), endpoint)
+
+    def amount(name):
+        # JSON floats such as 5.0 arrive as Decimal, so none is rounded here.
+        return _amount(entry, _present(entry, keys[name]), endpoint)
+
+    status = text("status")
+    if not status:
+        raise invalid(endpoint, "an order has no status")
+    side = _text(entry, "side", endpoint)
+    order_type = text("order_type")
+    conid = entry.get("conid")
+    return {
+        "broker_order_id": _order_id(
+            entry.get(_present(entry, keys["broker_order_id"])), endpoint
+        ),
+        "account_id": text("account_id"),
+        # IBKR returns the cOID of an order as order_ref.
+        "coid": _text(entry, _present(entry, ("order_ref", "cOID")), endpoint) or None,
+        "conid": None if conid is None else parse_conid(conid, endpoint),
+        "symbol": text("symbol"),
+        "side": _SIDES.get(side.upper(), side) if side else None,
+        "order_type": _ORDER_TYPES.get(order_type.upper(), order_type)
+        if order_type
+        else None,
+        "quantity": amount("quantity"),
+        "filled_quantity": amount("filled_quantity"),
+        "remaining_quantity": amount("remaining_quantity"),
+        "average_price": amount("average_price"),
+        "price": amount("price"),
+        "status": status,
+        "why_held": _text(entry, _present(entry, ("whyHeld", "why_held")), endpoint)
+        or None,
+        # NOTE: no sample response shows how IBKR names a child's parent order,
+        # so the link is left unset.
+        "parent_broker_order_id": None,
+    }
+
+
+def parse_order_status(data, account_id, order_id, endpoint):
+    """Parse the status of order ``order_id``, which must belong to ``account_id``.
+
+    An order of another account, or one whose response names no account, raises
+    ``BrokerOrderNotFound``, so no caller sees an order of an account it did
+    not name.
+    """
+    state = _order_state(data, ORDER_STATUS_KEYS, endpoint)
+    if state["account_id"] != account_id:
+        raise BrokerOrderNotFound()
+    if state["broker_order_id"] != order_id:
+        raise invalid(endpoint, "it describes another order")
+    return state
+
+
+def parse_live_orders(data, account_id, endpoint):
+    """Parse the live orders response, keeping only orders of ``account_id`` if given.
+
+    An order that names no account is dropped when filtering by account.
+    """
+    # NOTE: the empty response's exact shape is unverified, so a bare list and
+    # an object without orders are read as well as {"orders": [...]}.
+    if isinstance(data, dict):
+        data = data.get("orders") or []
+    states = [
+        _order_state(entry, LIVE_ORDER_KEYS, endpoint)
+        for entry in expect_list(data, endpoint)
+    ]
+    if account_id is None:
+        return states
+    return [state for state in states if state["account_id"] == account_id]

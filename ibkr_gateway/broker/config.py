@@ -1,10 +1,11 @@
-"""The ``[broker]`` section of the runtime config: backend choice and HTTP limits.
+"""The ``[broker]`` section of the runtime config: backend, HTTP limits and prompts.
 
 ``parse_broker_section`` validates the TOML table and returns ``BrokerSettings``
 or raises ``ConfigError`` naming the key and the fix. TLS certificate checks
 can be turned off only for a loopback gateway.
 """
 
+import re
 from dataclasses import dataclass, fields
 from urllib.parse import urlsplit
 
@@ -18,6 +19,10 @@ MEBIBYTE = 1024 * 1024
 # NOTE: the cap assumes IBKR's published pacing limit of 10 requests per second
 # for a gateway session, which was not checked against IBKR's current page.
 MAX_REQUESTS_PER_SECOND = 10
+# IBKR reply message ids are a lowercase letter and digits, such as o163,
+# o10331 or p12.
+MESSAGE_ID_PATTERN = re.compile(r"[a-z][0-9]{1,9}", re.ASCII)
+MAX_REPLY_ROUNDS = 10
 
 
 def is_loopback_host(host):
@@ -34,8 +39,19 @@ class BrokerSettings:
     timeout_seconds: float = 10.0
     max_response_bytes: int = 2 * MEBIBYTE
     max_requests_per_second: float = 5.0
+    # IBKR order questions that the gateway may confirm, by message id. The
+    # default confirms none, so every question rejects the order.
+    confirm_message_ids: tuple[str, ...] = ()
+    max_reply_rounds: int = 3
 
     def __post_init__(self):
+        if isinstance(self.confirm_message_ids, str):
+            raise ValueError(
+                f"confirm_message_ids={self.confirm_message_ids!r} is a string. "
+                'Pass a list of message ids such as ["o163"].'
+            )
+        # A list given in code becomes a tuple, so the settings stay hashable.
+        object.__setattr__(self, "confirm_message_ids", tuple(self.confirm_message_ids))
         # parse_broker_section reports this case as a ConfigError first. The
         # check here also covers settings built in code.
         if not self.verify_tls and not is_loopback_host(self.host):
@@ -139,6 +155,32 @@ def _base_url(source, table):
     return base_url.rstrip("/")
 
 
+def _message_ids(source, table):
+    value = table.get("confirm_message_ids", [])
+    fix = (
+        "Set confirm_message_ids to a list of IBKR reply message ids such as "
+        '["o163", "o354"], or to [] to confirm no question.'
+    )
+    if not isinstance(value, list):
+        _fail(
+            source,
+            "confirm_message_ids",
+            f"expected a list, got {type(value).__name__}",
+            fix,
+        )
+    for item in value:
+        if not isinstance(item, str) or not MESSAGE_ID_PATTERN.fullmatch(item):
+            _fail(
+                source,
+                "confirm_message_ids",
+                f"{str(item)[:20]!r} is not an IBKR message id (a lowercase "
+                "letter and digits)",
+                fix,
+            )
+    # A repeated id is harmless, so it is dropped rather than rejected.
+    return tuple(dict.fromkeys(value))
+
+
 def parse_broker_section(source, table):
     """Validate the ``[broker]`` table read from ``source`` into settings."""
     if not isinstance(table, dict):
@@ -206,5 +248,16 @@ def parse_broker_section(source, table):
                 MAX_REQUESTS_PER_SECOND,
                 "requests per second",
             )
+        ),
+        confirm_message_ids=_message_ids(source, table),
+        max_reply_rounds=_number(
+            source,
+            table,
+            "max_reply_rounds",
+            3,
+            1,
+            MAX_REPLY_ROUNDS,
+            "confirmation questions per order",
+            integer=True,
         ),
     )
