@@ -44,7 +44,14 @@ MODIFY_SCOPES = {
     Mode.LIVE: scopes.ORDERS_LIVE_MODIFY,
 }
 SUBMIT_FIELDS = ("account_id", "preview_id", "approval_id", *intent.ORDER_FIELDS)
-OPTIONAL_FIELDS = ("limit_price", "client_context", *intent.BRACKET_FIELDS)
+# ``counters`` is accepted so that clients that send their own counts are
+# not refused, but its value is never read: the counters are computed here.
+OPTIONAL_FIELDS = (
+    "limit_price",
+    "client_context",
+    "counters",
+    *intent.BRACKET_FIELDS,
+)
 
 
 def tickets_for(order, coid, conid):
@@ -179,6 +186,7 @@ def submit(principal, mode, data, key):
                     "preview_id": str(preview_id),
                     "approval_id": str(approval_id),
                     "checks": result.as_dict(),
+                    "caller_counters_ignored": "counters" in data,
                 },
             )
             tickets = tickets_for(order, coid, result.conid)
