@@ -7,6 +7,19 @@ PYTHON ?= python3
 VENV := .venv
 BIND ?= 127.0.0.1:8000
 WORKERS ?= 2
+EXAMPLE_CONFIG := config/example.toml
+EXAMPLE_ENV := var/example.env
+
+# With IBKR_GATEWAY_CONFIG=config/example.toml, the example's keys come from
+# var/example.env, made once with random values; other configs bring their
+# own variables.
+ifeq ($(IBKR_GATEWAY_CONFIG),$(EXAMPLE_CONFIG))
+LOAD_ENV := . ./$(EXAMPLE_ENV) &&
+RUN_NEEDS := $(EXAMPLE_ENV)
+else
+LOAD_ENV :=
+RUN_NEEDS :=
+endif
 
 .PHONY: run test lint bench clean
 
@@ -23,12 +36,17 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(VENV)/bin/pyth
 	$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime-installed $@
 
-run: $(VENV)/.runtime-installed
+$(EXAMPLE_ENV):
 	mkdir -p var
-	$(VENV)/bin/python manage.py check
-	$(VENV)/bin/python manage.py migrate --noinput
-	$(VENV)/bin/python manage.py collectstatic --noinput --verbosity 0
-	$(VENV)/bin/gunicorn ibkr_gateway.wsgi:application \
+	umask 077 && $(PYTHON) -c 'import secrets; print("\n".join(f"export {name}={secrets.token_hex(32)}" for name in ("IBKR_AUDIT_HMAC_SECRET", "IBKR_AUDIT_CORRELATION_SECRET", "DJANGO_SECRET_KEY")) + "\nexport IBKR_GATEWAY_CONFIG=$(EXAMPLE_CONFIG)")' > $@
+	@echo "Wrote random keys for the example config to $@; load them in other shells with: . $@"
+
+run: $(VENV)/.runtime-installed $(RUN_NEEDS)
+	mkdir -p var
+	$(LOAD_ENV) $(VENV)/bin/python manage.py check
+	$(LOAD_ENV) $(VENV)/bin/python manage.py migrate --noinput
+	$(LOAD_ENV) $(VENV)/bin/python manage.py collectstatic --noinput --verbosity 0
+	$(LOAD_ENV) exec $(VENV)/bin/gunicorn ibkr_gateway.wsgi:application \
 		--bind $(BIND) --workers $(WORKERS) --preload --no-control-socket \
 		--access-logfile - --error-logfile - --log-level info
 
