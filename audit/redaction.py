@@ -182,9 +182,12 @@ _SECRET_NAME_WORDS = frozenset(
 _KEY_ONLY_MARKERS = ("header", "path")
 
 # Last words of a name that describe a secret without holding it, as in
-# "token_hash" and "session_count". They do not exempt password names, because
-# a password hash can be cracked offline.
-_EVIDENCE_SUFFIXES = frozenset({"count", "counter", "hash", "length", "ttl", "expiry"})
+# "token_hash" and "session_count", or that name an amount, as in the order
+# counter "session_notional". They do not exempt password names, because a
+# password hash can be cracked offline.
+_EVIDENCE_SUFFIXES = frozenset(
+    {"count", "counter", "hash", "length", "ttl", "expiry", "notional"}
+)
 
 # Every marker and name word above contains one of these words within one of
 # its "_"-separated parts. So text or an ASCII name that contains none of

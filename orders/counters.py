@@ -38,8 +38,8 @@ def current_counts(mode, policy, now, session):
     in_window = _submits(mode).filter(created_at__gte=window_start)
     in_session = _submits(mode).filter(session_date=session)
     return {
-        "window_orders": _total(in_window, "order_count"),
-        "session_orders": _total(in_session, "order_count"),
+        "window_order_count": _total(in_window, "order_count"),
+        "session_order_count": _total(in_session, "order_count"),
         "session_notional": _total(in_session, "notional"),
     }
 
@@ -50,19 +50,19 @@ def check(mode, policy, now, session, order_count, notional):
     Must run inside the transaction that writes the idempotency record.
     """
     counts = current_counts(mode, policy, now, session)
-    if counts["window_orders"] + order_count > policy.max_orders_per_window:
+    if counts["window_order_count"] + order_count > policy.max_orders_per_window:
         raise RiskRefused(
             f"The frequency limit of {policy.max_orders_per_window} orders per "
             f"{policy.frequency_window_seconds} s is reached "
-            f"({counts['window_orders']} in the window). Wait and retry.",
+            f"({counts['window_order_count']} in the window). Wait and retry.",
             code="frequency_limit",
             status=429,
             headers={"Retry-After": str(policy.frequency_window_seconds)},
         )
-    if counts["session_orders"] + order_count > policy.max_orders_per_session:
+    if counts["session_order_count"] + order_count > policy.max_orders_per_session:
         raise RiskRefused(
             f"The session limit of {policy.max_orders_per_session} orders is "
-            f"reached ({counts['session_orders']} so far). No more orders in "
+            f"reached ({counts['session_order_count']} so far). No more orders in "
             "this trading session.",
             code="session_order_limit",
         )

@@ -201,7 +201,7 @@ def quantity(value):
 
 def price(value, name):
     """Return a positive price from a decimal string; JSON numbers are refused."""
-    if not isinstance(value, str):
+    if isinstance(value, _FloatLiteral) or not isinstance(value, str):
         raise InvalidOrder(
             f'{name} must be a decimal string such as "190.25", not a JSON '
             "number: a float cannot carry an exact price.",

@@ -21,6 +21,7 @@ from orders.backends import open_backend
 from orders.errors import InvalidOrder, NotFound
 from orders.models import IdempotencyRecord
 from orders.models.choices import Kind
+from orders.observe import tracked_model
 from orders.placement import PlacementRequest, fail, mark_unknown
 from orders.principal import Principal
 from orders.submit import _find_placed, complete_submit, tickets_for
@@ -185,6 +186,7 @@ def _resolve_placed_submit(request, record, broker_order_id):
     order = _submitted_order(record)
     with open_backend(record.mode) as backend:
         state = backend.order_status(record.account_id, broker_order_id)
+        _check_placed_order(record, broker_order_id, state)
         tickets = _tickets(record, order, state["conid"])
         placed = [
             {
@@ -204,6 +206,26 @@ def _resolve_placed_submit(request, record, broker_order_id):
             placed.extend(children)
     answer = {"orders": placed, "confirmed_prompts": [], "recovered_by": "operator"}
     complete_submit(request, record, tickets, order, answer)
+
+
+def _check_placed_order(record, broker_order_id, state):
+    """Refuse a broker order that cannot be the one ``record`` sent."""
+    # A Client Portal status answer may carry no cOID, so None is accepted.
+    if state.get("coid") not in (None, record.coid):
+        raise InvalidOrder(
+            f"Broker order {broker_order_id} has cOID {state['coid']}, not "
+            f"{record.coid}. Check the order id at the broker, then resolve again.",
+            code="coid_mismatch",
+        )
+    tracked = tracked_model(record.mode).objects.filter(
+        account_id=record.account_id, broker_order_id=broker_order_id
+    )
+    if tracked.exists():
+        raise InvalidOrder(
+            f"Broker order {broker_order_id} is already tracked for another "
+            "request. Check the order id at the broker, then resolve again.",
+            code="order_already_tracked",
+        )
 
 
 def _resolve_change_applied(request, record, broker_order_id):

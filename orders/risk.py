@@ -171,8 +171,9 @@ def evaluate(intent, policy, backend, now=None):
 
     (quote,) = backend.market_snapshot([conid])
     reference, facts = _quote_facts(quote, policy, now)
-    _check_collar(intent, policy, reference)
 
+    # Notional comes before the collar, as in the documented gate order; the
+    # quote is read first because a market order's notional needs it.
     notional = intent.quantity * _order_price(intent, quote, reference)
     if notional > policy.max_notional:
         raise RiskRefused(
@@ -181,4 +182,5 @@ def evaluate(intent, policy, backend, now=None):
             "Reduce the quantity.",
             code="notional_limit",
         )
+    _check_collar(intent, policy, reference)
     return RiskResult(conid, asset_class, reference, notional, facts)

@@ -105,6 +105,25 @@ def _parse(data, key, extra_required=()):
     return key, order, preview_id, approval_id, context, fields
 
 
+def _check_gates_or_in_flight(principal, operation, key, request_hash, *args):
+    """Run ``_check_preview_and_approval``, reporting a same-key race as such.
+
+    A request with the same key can reserve the approval between this
+    request's key lookup and its approval read. That must be answered as the
+    key being in flight, so the client retries with the same key rather
+    than under a new one.
+    """
+    try:
+        return _check_preview_and_approval(principal, *args)
+    except GateRefused as error:
+        if error.code != "approval_reserved":
+            raise
+        replay = idempotency.lookup(principal.id, operation, key, request_hash)
+        if replay is not None:
+            raise KeyReplayed(replay) from None
+        raise
+
+
 def _check_preview_and_approval(principal, mode, order, preview_id, approval_id, now):
     account_hash = gates.account_hash(order.account_id)
     preview = gates.load_preview(preview_id)
@@ -150,8 +169,16 @@ def submit(principal, mode, data, key):
         gates.require_enabled(mode)
         gates.require_account(mode, order.account_id)
         now = market.now()
-        account_hash, preview, approval = _check_preview_and_approval(
-            principal, mode, order, preview_id, approval_id, now
+        account_hash, preview, approval = _check_gates_or_in_flight(
+            principal,
+            operation,
+            key,
+            request_hash,
+            mode,
+            order,
+            preview_id,
+            approval_id,
+            now,
         )
         policy = gates.trading().policy_for(mode)
         session = counters.session_date(now, gates.trading().live)
@@ -395,8 +422,16 @@ def modify(principal, mode, broker_order_id, data, key):
                 status=422,
             )
         now = market.now()
-        account_hash, preview, approval = _check_preview_and_approval(
-            principal, mode, order, preview_id, approval_id, now
+        account_hash, preview, approval = _check_gates_or_in_flight(
+            principal,
+            operation,
+            key,
+            request_hash,
+            mode,
+            order,
+            preview_id,
+            approval_id,
+            now,
         )
         policy = gates.trading().policy_for(mode)
         session = counters.session_date(now, gates.trading().live)
