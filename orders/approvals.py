@@ -9,6 +9,8 @@ again that the approver is not the submitter.
 
 from datetime import timedelta
 
+from django.db import transaction
+
 from ibkr_gateway import market, scopes
 from orders import events, gates, intent
 from orders.errors import FourEyesDenied, GateRefused, InvalidOrder, OperatorRequired
@@ -91,29 +93,32 @@ def _grant(principal, data, required):
     expires_at = min(
         now + timedelta(seconds=policy.approval_ttl_seconds), preview.expires_at
     )
-    approval = Approval.objects.create(
-        preview=preview,
-        account_hash=preview.account_hash,
-        granted_by=principal.id,
-        granted_by_person=principal.person,
-        reason=reason.strip(),
-        created_at=now,
-        expires_at=expires_at,
-    )
-    events.allowed(
-        events.APPROVAL_GRANTED,
-        principal,
-        OPERATION,
-        account_id=account_id,
-        required=required,
-        input=data,
-        metadata={
-            "approval_id": str(approval.approval_id),
-            "preview_id": str(preview.preview_id),
-            "mode": mode,
-            "expires_at": expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "reason": approval.reason,
-            "operator": principal.operator,
-        },
-    )
+    # An approval without its event would be usable but invisible to
+    # reviewers, so both commit together.
+    with transaction.atomic():
+        approval = Approval.objects.create(
+            preview=preview,
+            account_hash=preview.account_hash,
+            granted_by=principal.id,
+            granted_by_person=principal.person,
+            reason=reason.strip(),
+            created_at=now,
+            expires_at=expires_at,
+        )
+        events.allowed(
+            events.APPROVAL_GRANTED,
+            principal,
+            OPERATION,
+            account_id=account_id,
+            required=required,
+            input=data,
+            metadata={
+                "approval_id": str(approval.approval_id),
+                "preview_id": str(preview.preview_id),
+                "mode": mode,
+                "expires_at": expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "reason": approval.reason,
+                "operator": principal.operator,
+            },
+        )
     return approval

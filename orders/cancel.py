@@ -16,12 +16,17 @@ from ibkr_gateway.broker import errors as broker_errors
 from ibkr_gateway.broker import order_status
 from orders import counters, events, gates, idempotency, intent
 from orders.backends import open_backend
-from orders.errors import NotFound, OrderError
+from orders.errors import OrderError
 from orders.models.choices import Mode
-from orders.observe import order_view, record_state, tracked_model
+from orders.observe import (
+    find_tracked_order,
+    order_view,
+    record_state,
+    tracked_model,
+)
+from orders.order_requests import run_audited
 from orders.placement import (
     NOT_PLACED,
-    KeyReplayed,
     Outcome,
     PlacementRequest,
     fail,
@@ -39,21 +44,6 @@ CANCEL_SCOPES = {
 CANCELLED_OR_PENDING = ("PendingCancel", "PreCancelled")
 
 
-def _find(mode, account_id, broker_order_id):
-    tracked = (
-        tracked_model(mode)
-        .objects.filter(account_id=account_id, broker_order_id=broker_order_id)
-        .first()
-    )
-    if tracked is None:
-        raise NotFound(
-            f"No {mode} order {broker_order_id} placed by the gateway exists for "
-            "this account. List the orders with GET /api/v1/orders.",
-            code="order_not_found",
-        )
-    return tracked
-
-
 def cancel(principal, mode, broker_order_id, data, key):
     """Ask the broker to cancel a tracked order; return an ``Outcome``.
 
@@ -63,61 +53,60 @@ def cancel(principal, mode, broker_order_id, data, key):
     """
     operation = f"orders.{mode}.cancel"
     required = [CANCEL_SCOPES[mode]]
-    account_id = None
-    try:
-        key = idempotency.validate_key(key)
-        if not isinstance(data, dict):
-            raise OrderError(
-                "The request body must be a JSON object.", code="malformed_json"
-            )
-        intent.check_fields(data, ("account_id",), ("client_context",))
-        account_id = intent.account_id(data["account_id"])
-        context = intent.client_context(data.get("client_context"))
-        fields = {"account_id": account_id, "broker_order_id": broker_order_id}
-        request_hash = intent.request_hash(fields)
-        replay = idempotency.lookup(principal.id, operation, key, request_hash)
-        if replay is not None:
-            return replay_outcome(principal, operation, replay, account_id)
 
-        gates.require_account(mode, account_id)
-        tracked = _find(mode, account_id, broker_order_id)
-        now = market.now()
-        request = PlacementRequest(
-            principal=principal,
-            mode=mode,
-            action="cancel",
-            operation=operation,
-            required=required,
-            key=key,
-            fields=fields,
-            request_hash=request_hash,
-            account_id=account_id,
-            account_hash=gates.account_hash(account_id),
-            now=now,
-            session=counters.session_date(now, gates.trading().live),
-            coid=tracked.coid,
-            broker_order_id=broker_order_id,
-            symbol=tracked.symbol,
-            client_context=context,
-            metadata={"mode": mode, "leg": tracked.leg},
+    def step():
+        return _cancel(principal, mode, broker_order_id, data, key, operation, required)
+
+    return run_audited(
+        principal,
+        operation,
+        required,
+        data,
+        step,
+        metadata={"broker_order_id": broker_order_id},
+    )
+
+
+def _cancel(principal, mode, broker_order_id, data, key, operation, required):
+    key = idempotency.validate_key(key)
+    if not isinstance(data, dict):
+        raise OrderError(
+            "The request body must be a JSON object.", code="malformed_json"
         )
-        record = write_ahead(request)
-        with open_backend(mode) as backend:
-            return _cancel_at_broker(request, record, backend, tracked)
-    except KeyReplayed as replayed:
-        return replay_outcome(principal, operation, replayed.replay, account_id)
-    except OrderError as error:
-        events.refused(
-            events.ORDER_REFUSED,
-            principal,
-            operation,
-            error,
-            account_id=account_id,
-            required=required,
-            input=data if isinstance(data, dict) else None,
-            metadata={"broker_order_id": broker_order_id},
-        )
-        raise
+    intent.check_fields(data, ("account_id",), ("client_context",))
+    account_id = intent.account_id(data["account_id"])
+    context = intent.client_context(data.get("client_context"))
+    fields = {"account_id": account_id, "broker_order_id": broker_order_id}
+    request_hash = intent.request_hash(fields)
+    replay = idempotency.lookup(principal.id, operation, key, request_hash)
+    if replay is not None:
+        return replay_outcome(principal, operation, replay, account_id)
+
+    gates.require_account(mode, account_id)
+    tracked = find_tracked_order(mode, account_id, broker_order_id)
+    now = market.now()
+    request = PlacementRequest(
+        principal=principal,
+        mode=mode,
+        action="cancel",
+        operation=operation,
+        required=required,
+        key=key,
+        fields=fields,
+        request_hash=request_hash,
+        account_id=account_id,
+        account_hash=gates.account_hash(account_id),
+        now=now,
+        session=counters.session_date(now, gates.trading().live),
+        coid=tracked.coid,
+        broker_order_id=broker_order_id,
+        symbol=tracked.symbol,
+        client_context=context,
+        metadata={"mode": mode, "leg": tracked.leg},
+    )
+    record = write_ahead(request)
+    with open_backend(mode) as backend:
+        return _cancel_at_broker(request, record, backend, tracked)
 
 
 def _cancel_at_broker(request, record, backend, tracked):

@@ -16,6 +16,7 @@ from audit.envelope import ALLOW, COMPLETED
 from ibkr_gateway import market
 from ibkr_gateway.broker import order_status
 from orders import events
+from orders.errors import NotFound
 from orders.intent import decimal_text
 from orders.models import IdempotencyRecord, LiveOrder, LiveOrderPending, PaperOrder
 from orders.models.choices import Lifecycle, Mode
@@ -23,6 +24,22 @@ from orders.models.choices import Lifecycle, Mode
 
 def tracked_model(mode):
     return PaperOrder if mode == Mode.PAPER else LiveOrder
+
+
+def find_tracked_order(mode, account_id, broker_order_id):
+    """Return the order the gateway placed under this id, or raise ``NotFound``."""
+    tracked = (
+        tracked_model(mode)
+        .objects.filter(account_id=account_id, broker_order_id=broker_order_id)
+        .first()
+    )
+    if tracked is None:
+        raise NotFound(
+            f"No {mode} order {broker_order_id} placed by the gateway exists for "
+            "this account. List the orders with GET /api/v1/orders.",
+            code="order_not_found",
+        )
+    return tracked
 
 
 def order_view(order):

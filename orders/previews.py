@@ -7,6 +7,8 @@ preview's expiry comes from the risk policy of the account's mode.
 
 from datetime import timedelta
 
+from django.db import transaction
+
 from ibkr_gateway import market, scopes
 from ibkr_gateway.broker.errors import BrokerError
 from orders import events, gates, intent, risk
@@ -99,37 +101,40 @@ def _create(principal, data, bracket, operation, required):
     with open_backend(mode) as backend:
         result = risk.evaluate(order, policy, backend, now)
 
-    fields_json = order.fields()
-    preview = OrderPreview.objects.create(
-        mode=mode,
-        kind=Kind.BRACKET if bracket else Kind.SINGLE,
-        account_hash=gates.account_hash(order.account_id),
-        intent=fields_json,
-        request_hash=intent.request_hash(fields_json),
-        policy_id=policy.policy_id,
-        notional=result.notional,
-        checks=result.as_dict(),
-        created_by=principal.id,
-        created_by_person=principal.person,
-        created_at=now,
-        expires_at=now + timedelta(seconds=policy.preview_ttl_seconds),
-    )
-    events.allowed(
-        events.PREVIEW_CREATED,
-        principal,
-        operation,
-        account_id=order.account_id,
-        required=required,
-        input=data,
-        metadata={
-            "preview_id": str(preview.preview_id),
-            "mode": mode,
-            "kind": preview.kind,
-            "order": fields_json,
-            "policy_id": policy.policy_id,
-            "checks": preview.checks,
-            "expires_at": _iso(preview.expires_at),
-            "client_context": context,
-        },
-    )
+    # The preview and its event commit together, so no preview exists that
+    # the audit log does not show.
+    with transaction.atomic():
+        fields_json = order.fields()
+        preview = OrderPreview.objects.create(
+            mode=mode,
+            kind=Kind.BRACKET if bracket else Kind.SINGLE,
+            account_hash=gates.account_hash(order.account_id),
+            intent=fields_json,
+            request_hash=intent.request_hash(fields_json),
+            policy_id=policy.policy_id,
+            notional=result.notional,
+            checks=result.as_dict(),
+            created_by=principal.id,
+            created_by_person=principal.person,
+            created_at=now,
+            expires_at=now + timedelta(seconds=policy.preview_ttl_seconds),
+        )
+        events.allowed(
+            events.PREVIEW_CREATED,
+            principal,
+            operation,
+            account_id=order.account_id,
+            required=required,
+            input=data,
+            metadata={
+                "preview_id": str(preview.preview_id),
+                "mode": mode,
+                "kind": preview.kind,
+                "order": fields_json,
+                "policy_id": policy.policy_id,
+                "checks": preview.checks,
+                "expires_at": _iso(preview.expires_at),
+                "client_context": context,
+            },
+        )
     return preview

@@ -225,13 +225,15 @@ def meet_before_write_ahead(monkeypatch):
     write-ahead transaction can tell them apart.
     """
     barrier = threading.Barrier(2)
-    real_write_ahead = submit_workflow._write_ahead
+    real_write_ahead = submit_workflow.write_ahead_with_limits
 
     def write_ahead_together(request, policy):
         barrier.wait(THREAD_TIMEOUT_SECONDS)
         return real_write_ahead(request, policy)
 
-    monkeypatch.setattr(submit_workflow, "_write_ahead", write_ahead_together)
+    monkeypatch.setattr(
+        submit_workflow, "write_ahead_with_limits", write_ahead_together
+    )
 
 
 def test_concurrent_same_key_reaches_broker_once(trader, approver, broker):

@@ -18,7 +18,16 @@ from api.errors import ErrorDescription, error_response
 from api.openapi import BROKER_STATUSES, error_responses
 from api.views.base import ApiView
 from ibkr_gateway import scopes
-from orders import approvals, cancel, intent, previews, reads, submit, trading_halt
+from orders import (
+    approvals,
+    cancel,
+    intent,
+    modify,
+    previews,
+    reads,
+    submit,
+    trading_halt,
+)
 from orders.errors import InvalidOrder, OrderError
 from orders.models.choices import Mode
 from orders.principal import Principal
@@ -175,7 +184,7 @@ class ModifyView(OrderApiView):
     def post(self, request, broker_order_id):
         data = self.body()
         self.note_account(data)
-        outcome = submit.modify(
+        outcome = modify.modify(
             self.principal(), self.mode, broker_order_id, data, self.idempotency_key()
         )
         return self.outcome_response(outcome)
@@ -298,7 +307,7 @@ def mode_views(mode):
         "modify": ModifyView.as_view(
             mode=mode,
             operation=f"api.orders.{mode}.modify",
-            required_scopes=(submit.MODIFY_SCOPES[mode],),
+            required_scopes=(modify.MODIFY_SCOPES[mode],),
         ),
         "cancel": CancelView.as_view(
             mode=mode,

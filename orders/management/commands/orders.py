@@ -22,7 +22,7 @@ from audit.envelope import DENIED, DENY
 from audit.errors import AuditUnavailable
 from ibkr_gateway import scopes
 from ibkr_gateway.broker.errors import BrokerError
-from orders import approvals, cancel, previews, recovery, submit
+from orders import approvals, cancel, modify, previews, recovery, submit
 from orders.errors import OrderError
 from orders.principal import Principal
 
@@ -36,7 +36,7 @@ OPERATOR_ACTIONS = ("approve", "resolve", "recover")
 SCOPE_OF = {
     "preview": lambda options: scopes.ORDERS_PREVIEW,
     "submit": lambda options: submit.SUBMIT_SCOPES[options["mode"]],
-    "modify": lambda options: submit.MODIFY_SCOPES[options["mode"]],
+    "modify": lambda options: modify.MODIFY_SCOPES[options["mode"]],
     "cancel": lambda options: cancel.CANCEL_SCOPES[options["mode"]],
     "unresolved": lambda options: scopes.ORDERS_READ,
 }
@@ -297,7 +297,7 @@ class Command(SubcommandCommand):
         data = self._order_data(options)
         data["preview_id"] = options["preview_id"]
         data["approval_id"] = options["approval_id"]
-        outcome = submit.modify(
+        outcome = modify.modify(
             principal,
             options["mode"],
             options["broker_order_id"],
