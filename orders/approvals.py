@@ -34,7 +34,7 @@ def approval_view(approval):
 def grant(principal, data):
     """Grant an approval for the preview and account in ``data``, or raise.
 
-    ``data`` holds ``preview_id``, ``account_id`` and an optional
+    ``data`` contains ``preview_id``, ``account_id`` and an optional
     ``reason``. Every refusal is audited before ``OrderError`` is raised.
     """
     required = [scopes.APPROVALS_CREATE]

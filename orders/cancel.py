@@ -1,4 +1,4 @@
-"""Cancel workflow: nothing but scope, key, allow-list and audit stands in the way.
+"""Cancel workflow, gated only by scope, idempotency key, allow-list and audit.
 
 A cancel is never blocked by a halt, a disabled trading mode, a preview, an
 approval or a counter, so a trader can always pull an order. It must name

@@ -2,7 +2,7 @@
 
 Each gate raises an ``OrderError`` with its own code, so a refusal names
 the first gate that failed. The submit workflow calls them in the order
-DESIGN 6 fixes; the cancel workflow uses only the account allow-list.
+docs/orders.md lists; the cancel workflow uses only the account allow-list.
 """
 
 from audit.correlation import ACCOUNT, correlation_hash
@@ -30,7 +30,7 @@ def mode_settings(mode):
 
 
 def mode_of_account(account_id):
-    """Return the mode whose allow-list holds ``account_id``, or refuse."""
+    """Return the mode whose allow-list contains ``account_id``, or raise."""
     mode = trading().mode_of_account(account_id)
     if mode is None:
         raise GateRefused(

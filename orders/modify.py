@@ -3,7 +3,7 @@
 A modify passes the same gates as a submit, in the same order, but adds
 nothing to the counters. A live order that is still working afterwards
 stays in (or rejoins) the backlog that reconciliation follows. A lost
-answer is checked by reading the order: when its quantity and price match
+response is checked by reading the order: when its quantity and price match
 the new order the modify completed, otherwise the outcome is unknown.
 """
 

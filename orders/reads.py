@@ -2,7 +2,7 @@
 
 Both read the backend of the mode and pass what it reports through
 ``orders.observe.record_state``, so every transition the gateway sees is
-audited, also when nobody else asked for it.
+audited, whichever client asked.
 """
 
 import logging

@@ -1,6 +1,6 @@
 """Resolve order requests whose broker outcome is not known.
 
-A submit whose answer was lost is found again by its cOID, never by
+A submit whose broker response was lost is found again by its cOID, never by
 sending it again. ``recover_outcomes`` looks up every unknown-outcome
 submit and every pending one older than ``PENDING_GRACE_SECONDS`` (a crash
 between the broker call and the commit). What the broker cannot find stays
@@ -36,7 +36,7 @@ RECONCILER = Principal(kind="reconciler", id="reconciler", person="reconciler")
 
 @dataclass
 class Recovery:
-    """What happened to one record: ``completed``, ``unknown`` or ``skipped``."""
+    """Result of one record's recovery: ``completed``, ``unknown`` or ``skipped``."""
 
     record_id: int
     coid: str
@@ -210,7 +210,7 @@ def _resolve_placed_submit(request, record, broker_order_id):
 
 def _check_placed_order(record, broker_order_id, state):
     """Refuse a broker order that cannot be the one ``record`` sent."""
-    # A Client Portal status answer may carry no cOID, so None is accepted.
+    # A Client Portal status response may carry no cOID, so None is accepted.
     if state.get("coid") not in (None, record.coid):
         raise InvalidOrder(
             f"Broker order {broker_order_id} has cOID {state['coid']}, not "

@@ -1,6 +1,6 @@
 """Risk policy checks of an order intent, with the quote they rely on.
 
-``evaluate`` runs the per-order checks of DESIGN 6 in a fixed order and
+``evaluate`` runs the per-order checks in the documented gate order and
 returns the facts it used (conid, quote, reference price, notional) for the
 preview and the audit event. The counters across orders live in
 ``orders.counters``, because they must run inside the write-ahead
@@ -19,7 +19,7 @@ HUNDRED = Decimal(100)
 
 @dataclass(frozen=True)
 class RiskResult:
-    """What the checks saw: the contract, the quote and the notional."""
+    """Facts the checks used: the contract, the quote and the notional."""
 
     conid: int
     asset_class: str

@@ -160,7 +160,7 @@ def _place(request, record, backend, tickets, order):
     except Exception as error:
         cause = getattr(error, "code", type(error).__name__)
         logger.warning(
-            "Submit %s (cOID %s) lost its answer (%s); looking the order up",
+            "Submit %s (cOID %s) got no response (%s); looking the order up by cOID",
             record.pk,
             record.coid,
             cause,
@@ -173,7 +173,7 @@ def _place(request, record, backend, tickets, order):
 
 
 def _find_placed(backend, account_id, tickets):
-    """Return the submit answer rebuilt from a lookup by cOID, or None."""
+    """Return the submit result rebuilt from a lookup by cOID, or None."""
     placed = []
     try:
         for ticket in tickets:

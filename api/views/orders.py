@@ -47,7 +47,7 @@ WRITE_STATUSES = (400, 404, 409, 413, 422, 429, *BROKER_STATUSES)
 
 
 class OrderApiView(ApiView):
-    """Base of the order views: JSON bodies, principals and ``OrderError`` answers."""
+    """Base of the order views: JSON bodies, principals and ``OrderError`` responses."""
 
     http_method_names = ["post"]
     parser_classes = [JSONParser]
