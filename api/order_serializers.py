@@ -39,6 +39,11 @@ class PreviewSerializer(serializers.Serializer):
     policy_id = serializers.CharField()
     notional = serializers.CharField()
     checks = serializers.DictField(help_text="Quote and reference price used.")
+    whatif = serializers.DictField(
+        allow_null=True,
+        help_text="The broker's estimate of commission and margin change, or "
+        "the error code when it gave none.",
+    )
     created_at = serializers.CharField()
     expires_at = serializers.CharField()
 

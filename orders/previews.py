@@ -5,6 +5,7 @@
 preview's expiry comes from the risk policy of the account's mode.
 """
 
+import logging
 from datetime import timedelta
 
 from django.db import transaction
@@ -16,8 +17,13 @@ from orders.backends import open_backend
 from orders.errors import OrderError
 from orders.models import OrderPreview
 from orders.models.choices import Kind
+from orders.submit import tickets_for
+
+logger = logging.getLogger(__name__)
 
 OPERATION = "orders.preview"
+# A what-if places nothing, so its ticket needs no real cOID.
+WHATIF_COID = "gw-whatif"
 BRACKET_OPERATION = "orders.preview.bracket"
 
 
@@ -31,6 +37,7 @@ def preview_view(preview):
         "policy_id": preview.policy_id,
         "notional": intent.decimal_text(preview.notional),
         "checks": preview.checks,
+        "whatif": preview.checks.get("whatif"),
         "created_at": _iso(preview.created_at),
         "expires_at": _iso(preview.expires_at),
     }
@@ -85,6 +92,20 @@ def _safe_account(account_id):
         return None
 
 
+def _whatif(backend, order, conid):
+    """Return the broker's what-if estimate of the (parent) order, or its error.
+
+    The estimate informs the approver; it is not a gate, so a broker that
+    cannot give one does not stop the preview.
+    """
+    ticket = tickets_for(order, WHATIF_COID, conid)[0]
+    try:
+        return backend.whatif(order.account_id, ticket)
+    except BrokerError as error:
+        logger.warning("What-if estimate failed: %s", error.code)
+        return {"error": error.code}
+
+
 def _create(principal, data, bracket, operation, required):
     optional = ("limit_price", "client_context")
     fields = ("account_id", *intent.ORDER_FIELDS)
@@ -100,6 +121,7 @@ def _create(principal, data, bracket, operation, required):
     now = market.now()
     with open_backend(mode) as backend:
         result = risk.evaluate(order, policy, backend, now)
+        estimate = _whatif(backend, order, result.conid)
 
     # The preview and its event commit together, so no preview exists that
     # the audit log does not show.
@@ -113,7 +135,7 @@ def _create(principal, data, bracket, operation, required):
             request_hash=intent.request_hash(fields_json),
             policy_id=policy.policy_id,
             notional=result.notional,
-            checks=result.as_dict(),
+            checks={**result.as_dict(), "whatif": estimate},
             created_by=principal.id,
             created_by_person=principal.person,
             created_at=now,

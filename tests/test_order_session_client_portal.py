@@ -163,6 +163,9 @@ def mock_gateway(router, base_url, account):
         "snapshot": router.get(f"{base_url}/iserver/marketdata/snapshot").mock(
             return_value=snapshot_response("193.18", "193.06", "193.14")
         ),
+        "whatif": router.post(
+            f"{base_url}/iserver/account/{account}/orders/whatif"
+        ).mock(return_value=json_response(fixture_json("orders_whatif"))),
         "submit": router.post(f"{base_url}/iserver/account/{account}/orders"),
         "reply": router.post(f"{base_url}/iserver/reply/{REPLY_ID}"),
         "modify": router.post(order_path),
