@@ -229,12 +229,41 @@ def _check_placed_order(record, broker_order_id, state):
 
 
 def _resolve_change_applied(request, record, broker_order_id):
+    """Complete a modify or cancel that an operator found applied at the broker.
+
+    A modify's tracked order takes the fields of its preview; a cancel's
+    new status is recorded by the next read of the order.
+    """
     body = {"mode": record.mode, "resolved_by_operator": True}
+    now = market.now()
     with transaction.atomic():
+        if record.action == IdempotencyRecord.MODIFY:
+            _apply_modified_fields(record, broker_order_id, now)
         record.status = IdempotencyRecord.COMPLETED
         record.response_status = 200
         record.response_body = body
-        record.completed_at = market.now()
+        record.completed_at = now
         record.save()
         if record.approval_id is not None:
-            gates.consume_approval(record.approval_id, record.pk, market.now())
+            gates.consume_approval(record.approval_id, record.pk, now)
+
+
+def _apply_modified_fields(record, broker_order_id, now):
+    order = _submitted_order(record)
+    tracked = (
+        tracked_model(record.mode)
+        .objects.filter(account_id=record.account_id, broker_order_id=broker_order_id)
+        .first()
+    )
+    if tracked is None:
+        raise NotFound(
+            f"No {record.mode} order {broker_order_id} is tracked for this "
+            "request's account. Check the order id, then resolve again.",
+            code="order_not_found",
+        )
+    tracked.quantity = order.quantity
+    tracked.price = order.limit_price
+    tracked.order_type = order.order_type
+    tracked.tif = order.tif
+    tracked.updated_at = now
+    tracked.save()

@@ -14,6 +14,7 @@ import pytest
 from ibkr_gateway.broker.errors import BrokerTimeout
 from ibkr_gateway.broker.models import SimulatedOrder
 from ibkr_gateway.broker.simulated import SimulatedBackend
+from orders import modify as modify_workflow
 from orders import recovery
 from orders import submit as submit_workflow
 from orders.models import Approval, IdempotencyRecord, LiveOrder, OrderGroup
@@ -32,6 +33,7 @@ from tests.orders_support import (
     body_of,
     bracket_fields,
     order_fields,
+    post,
     submit,
     trader_token,
 )
@@ -494,3 +496,35 @@ def test_resolve_as_placed_refuses_other_coid(desk, place_other):
     assert result.returncode == 5, result.stderr
     assert record_of().status == IdempotencyRecord.UNKNOWN_OUTCOME
     assert not LiveOrder.objects.filter(coid=record.coid).exists()
+
+
+class LostModifyBackend(SimulatedBackend):
+    """Times out on ``modify_order`` without changing the order."""
+
+    def modify_order(self, account_id, broker_order_id, ticket):
+        raise BrokerTimeout()
+
+
+def test_lost_modify_becomes_unknown_and_resolves_to_new_fields(desk, monkeypatch):
+    placed = desk.submit(desk.approved())
+    broker_order_id = body_of(placed)["orders"][0]["broker_order_id"]
+    monkeypatch.setattr(
+        modify_workflow, "open_backend", lambda mode: LostModifyBackend()
+    )
+    changed = desk.approved(order_fields(LIVE_ACCOUNT, limit_price="191"))
+
+    response = post(
+        f"/api/v1/orders/live/{broker_order_id}/modify", desk.trader, changed, "mod-1"
+    )
+    assert response.status_code == 502
+    assert body_of(response)["error"]["code"] == "unknown_outcome"
+
+    coid = LiveOrder.objects.get(broker_order_id=broker_order_id).coid
+    result = desk.manage(
+        "orders", "resolve", coid, "--as-placed", broker_order_id, "--reason", "seen"
+    )
+
+    assert result.returncode == 0, result.stderr
+    tracked = LiveOrder.objects.get(broker_order_id=broker_order_id)
+    assert str(tracked.price) == "191.00000000"
+    assert IdempotencyRecord.objects.get(action="modify").status == "completed"
