@@ -10,8 +10,9 @@ WORKERS ?= 2
 EXAMPLE_CONFIG := config/example.toml
 EXAMPLE_ENV := var/example.env
 
-# With IBKR_GATEWAY_CONFIG=config/example.toml, the example's keys come from
-# var/example.env, made once with random values; other configs bring their
+# With IBKR_GATEWAY_CONFIG=config/example.toml, the example's keys and its own
+# database (var/example.sqlite3, apart from the development-mode one) come
+# from var/example.env, made once with random keys; other configs bring their
 # own variables.
 ifeq ($(IBKR_GATEWAY_CONFIG),$(EXAMPLE_CONFIG))
 LOAD_ENV := . ./$(EXAMPLE_ENV) &&
@@ -38,7 +39,7 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(VENV)/bin/pyth
 
 $(EXAMPLE_ENV):
 	mkdir -p var
-	umask 077 && $(PYTHON) -c 'import secrets; print("\n".join(f"export {name}={secrets.token_hex(32)}" for name in ("IBKR_AUDIT_HMAC_SECRET", "IBKR_AUDIT_CORRELATION_SECRET", "DJANGO_SECRET_KEY")) + "\nexport IBKR_GATEWAY_CONFIG=$(EXAMPLE_CONFIG)")' > $@
+	umask 077 && $(PYTHON) -c 'import secrets; print("\n".join(f"export {name}={secrets.token_hex(32)}" for name in ("IBKR_AUDIT_HMAC_SECRET", "IBKR_AUDIT_CORRELATION_SECRET", "DJANGO_SECRET_KEY")) + "\nexport IBKR_GATEWAY_CONFIG=$(EXAMPLE_CONFIG)\nexport DATABASE_URL=sqlite:///$(CURDIR)/var/example.sqlite3")' > $@
 	@echo "Wrote random keys for the example config to $@; load them in other shells with: . $@"
 
 run: $(VENV)/.runtime-installed $(RUN_NEEDS)

@@ -82,14 +82,21 @@ class OrderApiView(ApiView):
             self.call.account_id = None
 
     def outcome_response(self, outcome):
-        body = dict(outcome.body)
-        if "error" in body:
-            code = body["error"]["code"]
-            self.call.error_code = code
-            if outcome.status >= 500:
-                self.call.broker_failure = True
-            body = {"error": {**body["error"], "request_id": self.request.request_id}}
-        return Response(body, status=outcome.status, headers=outcome.headers)
+        if "error" not in outcome.body:
+            return Response(
+                outcome.body, status=outcome.status, headers=outcome.headers
+            )
+
+        # Errors after the write-ahead use the same JSON error shape as
+        # every other API error.
+        error = outcome.body["error"]
+        self.call.error_code = error["code"]
+        if outcome.status >= 500:
+            self.call.broker_failure = True
+        description = ErrorDescription(
+            outcome.status, error["code"], error["message"], outcome.headers
+        )
+        return error_response(self.request, description)
 
     def idempotency_key(self):
         return self.request.headers.get("Idempotency-Key")

@@ -548,7 +548,8 @@ class SimulatedOrdersMixin:
             if order.status in FINAL:
                 raise BrokerOrderRejected(
                     f"Order {broker_order_id} is already {order.status}, so it "
-                    "cannot be cancelled. Read its state with order_status()."
+                    "cannot be cancelled. Read the order's status before acting "
+                    "on it again."
                 )
             order.status = PENDING_CANCEL
             order.save()
