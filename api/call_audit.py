@@ -120,10 +120,17 @@ def finish_call(request, call, response):
     for release in call.on_discard:
         release()
     unavailable = AuditUnavailable()
+    message = str(unavailable)
+    if call.reached_broker:
+        message = (
+            "The order request was processed, but its final audit event could "
+            "not be written. Do not send it again under a new key: retry with "
+            "the same Idempotency-Key to read its result."
+        )
     error = errors.ErrorDescription(
         unavailable.status,
         unavailable.code,
-        str(unavailable),
+        message,
         {"Retry-After": str(unavailable.retry_after_seconds)},
     )
     return errors.error_response(request, error)

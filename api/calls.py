@@ -29,6 +29,9 @@ class ApiCall:
     # a verification that found a broken chain.
     failure_code: str | None = None
     metadata: dict = field(default_factory=dict)
+    # True once an order request has passed its write-ahead, after which a
+    # failed final event must not say that nothing happened.
+    reached_broker: bool = False
     # Callables that release what the response keeps open, such as an
     # export's read transaction, when the response is replaced unsent.
     on_discard: list = field(default_factory=list)

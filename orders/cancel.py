@@ -29,6 +29,7 @@ from orders.placement import (
     NOT_PLACED,
     Outcome,
     PlacementRequest,
+    after_write_ahead,
     fail,
     mark_unknown,
     replay_outcome,
@@ -106,7 +107,9 @@ def _cancel(principal, mode, broker_order_id, data, key, operation, required):
     )
     record = write_ahead(request)
     with open_backend(mode) as backend:
-        return _cancel_at_broker(request, record, backend, tracked)
+        return after_write_ahead(
+            record, lambda: _cancel_at_broker(request, record, backend, tracked)
+        )
 
 
 def _cancel_at_broker(request, record, backend, tracked):

@@ -33,14 +33,24 @@ def _total(queryset, field):
 
 
 def current_counts(mode, policy, now, session):
-    """Return the counters of ``mode`` at ``now`` as a dict, for events and checks."""
+    """Return the counters of ``mode`` at ``now`` as a dict, for events and checks.
+
+    Order counts come from submits only. The session notional adds the
+    notional increase of modifies, so that growing an order cannot pass the
+    session limit.
+    """
     window_start = now - timedelta(seconds=policy.frequency_window_seconds)
     in_window = _submits(mode).filter(created_at__gte=window_start)
     in_session = _submits(mode).filter(session_date=session)
+    changes = IdempotencyRecord.objects.filter(
+        mode=mode,
+        action__in=(IdempotencyRecord.SUBMIT, IdempotencyRecord.MODIFY),
+        session_date=session,
+    )
     return {
         "window_order_count": _total(in_window, "order_count"),
         "session_order_count": _total(in_session, "order_count"),
-        "session_notional": _total(in_session, "notional"),
+        "session_notional": _total(changes, "notional"),
     }
 
 

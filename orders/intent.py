@@ -9,9 +9,10 @@ hashes.
 
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from audit import canonical
 from ibkr_gateway.broker.validation import ACCOUNT_ID_PATTERN, SYMBOL_PATTERN
@@ -24,6 +25,26 @@ MAX_QUANTITY = Decimal(10) ** 9
 SIDES = ("BUY", "SELL")
 ORDER_TYPES = ("LMT", "MKT", "STP")
 TIMES_IN_FORCE = ("DAY", "GTC")
+
+
+# Plain decimal notation in ASCII digits: no exponent, sign other than minus,
+# spaces, underscores or leading zeros, so what a client sends is exactly
+# what the gateway reads. A minus is accepted here so that the range checks
+# can say "greater than zero".
+DECIMAL_PATTERN = re.compile(r"-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,8})?", re.ASCII)
+# Integers beyond this lose exactness in the canonical JSON of audit events.
+MAX_JSON_INTEGER = 2**53 - 1
+
+
+class _NumberTooLarge(ValueError):
+    """A JSON integer outside the range the audit log's canonical JSON keeps."""
+
+
+def _parse_int(text):
+    value = int(text)
+    if abs(value) > MAX_JSON_INTEGER:
+        raise _NumberTooLarge(text[:20])
+    return value
 
 
 class _FloatLiteral(str):
@@ -97,8 +118,16 @@ def parse_body(raw):
         data = json.loads(
             raw.decode("utf-8"),
             parse_float=_FloatLiteral,
+            parse_int=_parse_int,
             parse_constant=_refuse_constant,
         )
+    except _NumberTooLarge:
+        raise InvalidOrder(
+            f"The request body contains an integer beyond {MAX_JSON_INTEGER}. "
+            "Send large numbers as strings inside client_context, and "
+            "quantities within the policy limit.",
+            code="number_too_large",
+        ) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidOrder(
             f"The request body is not valid JSON ({exc}). Send a JSON object "
@@ -223,17 +252,15 @@ def price(value, name):
 def _decimal(value, name, code):
     if isinstance(value, int) and not isinstance(value, bool):
         return Decimal(value)
-    if not isinstance(value, str) or len(value) > 32:
-        raise InvalidOrder(f"{name} must be a decimal number.", code=code)
-    try:
-        number = Decimal(value.strip())
-    except InvalidOperation:
+    if not isinstance(value, str) or not DECIMAL_PATTERN.fullmatch(value):
+        shown = value[:20] if isinstance(value, str) else type(value).__name__
         raise InvalidOrder(
-            f"{name} {value[:20]!r} is not a decimal number.", code=code
-        ) from None
-    if not number.is_finite():
-        raise InvalidOrder(f"{name} {value[:20]!r} is not a finite number.", code=code)
-    return number
+            f"{name} {shown!r} is not a plain decimal number. Send digits with "
+            'an optional fraction, such as "10" or "190.25", without spaces, '
+            "signs, exponents or leading zeros.",
+            code=code,
+        )
+    return Decimal(value)
 
 
 def client_context(value):
@@ -306,6 +333,14 @@ def order_intent(data, *, bracket=False):
         raise InvalidOrder(
             "A bracket parent must be LMT or MKT.", code="invalid_order_type"
         )
+    for name in BRACKET_FIELDS:
+        if name not in data:
+            raise InvalidOrder(
+                f"Field {name} is missing. A bracket needs both "
+                "take_profit_price and stop_loss_price; a single order needs "
+                "neither.",
+                code="missing_field",
+            )
     take_profit = price(data["take_profit_price"], "take_profit_price")
     stop_loss = price(data["stop_loss_price"], "stop_loss_price")
     buying = intent.side == "BUY"

@@ -30,6 +30,7 @@ from orders.placement import (
     NOT_PLACED,
     Outcome,
     PlacementRequest,
+    after_write_ahead,
     fail,
     mark_unknown,
     replay_outcome,
@@ -120,6 +121,7 @@ def _modify(principal, mode, broker_order_id, data, key, operation, required):
             symbol=order.symbol,
             preview=preview,
             approval=approval,
+            notional=_notional_increase(tracked, result),
             client_context=context,
             metadata={
                 "mode": mode,
@@ -131,11 +133,31 @@ def _modify(principal, mode, broker_order_id, data, key, operation, required):
         )
         ticket = tickets_for(order, tracked.coid, result.conid)[0]
         record = write_ahead_with_limits(request, policy)
-        return _modify_at_broker(request, record, backend, tracked, ticket)
+        return after_write_ahead(
+            record,
+            lambda: _modify_at_broker(request, record, backend, tracked, ticket),
+        )
+
+
+def _notional_increase(tracked, result):
+    """Return how much the modify raises the order's notional, or zero."""
+    price = tracked.price or result.reference_price
+    before = tracked.quantity * price
+    return max(result.notional - before, 0)
 
 
 def _working_order(mode, account_id, broker_order_id):
     tracked = find_tracked_order(mode, account_id, broker_order_id)
+    if tracked.group_id is not None:
+        # A leg changed alone could close more than its parent opened, or
+        # move outside the bracket's band.
+        raise GateRefused(
+            f"Order {broker_order_id} is a bracket leg, and bracket legs cannot "
+            "be modified one by one. Cancel the bracket's parent, which "
+            "cancels its children, and submit a new bracket.",
+            code="bracket_leg_not_modifiable",
+            status=409,
+        )
     if tracked.lifecycle != Lifecycle.WORKING:
         raise GateRefused(
             f"Order {broker_order_id} is {tracked.lifecycle} and can no longer "
@@ -156,7 +178,7 @@ def _modify_at_broker(request, record, backend, tracked, ticket):
     except Exception as error:
         cause = getattr(error, "code", type(error).__name__)
         state = _status_or_none(backend, request.account_id, tracked.broker_order_id)
-        if state is None or not _matches(state, ticket):
+        if state is None or not _matches(state, ticket, tracked):
             return mark_unknown(request, record, cause)
         answer = {
             "broker_order_id": tracked.broker_order_id,
@@ -174,10 +196,19 @@ def _status_or_none(backend, account_id, broker_order_id):
         return None
 
 
-def _matches(state, ticket):
-    quantity = state.get("quantity")
-    price = state.get("price")
-    return quantity == ticket["quantity"] and price == ticket["price"]
+def _matches(state, ticket, tracked):
+    """Return whether the broker's ``state`` shows the modify as applied.
+
+    The order state carries no time in force, so a modify that changes it
+    cannot be confirmed this way.
+    """
+    if ticket["tif"] != tracked.tif:
+        return False
+    if state.get("order_type") not in (None, ticket["order_type"]):
+        return False
+    return state.get("quantity") == ticket["quantity"] and (
+        state.get("price") == ticket["price"]
+    )
 
 
 def _complete_modify(request, record, tracked, ticket, answer):

@@ -177,6 +177,31 @@ def write_ahead(request, *, checks=()):
     return record
 
 
+def after_write_ahead(record, step):
+    """Return ``step()``, which calls the broker; a failure to record becomes 502.
+
+    Once the pending record is written the broker may have acted, so no
+    error after it may read as "nothing happened". The record stays pending
+    for recovery, and its key answers 409 until then.
+    """
+    try:
+        return step()
+    except Exception:
+        logger.exception(
+            "Order request %s (cOID %s) may have reached the broker, but its "
+            "outcome could not be recorded; it stays pending for recovery",
+            record.pk,
+            record.coid,
+        )
+    message = (
+        "The request may have reached the broker, but the gateway could not "
+        "record the outcome. Do not send the order again under a new key: "
+        "retry later with the same Idempotency-Key, or ask an operator to run "
+        f"'manage.py orders recover' (cOID {record.coid or '-'})."
+    )
+    return Outcome(502, error_body("outcome_unrecorded", message))
+
+
 def fail(request, record, error):
     """End ``record`` as failed after the broker: nothing was placed or changed."""
     status = error.status if 400 <= error.status < 600 else 502

@@ -1,8 +1,8 @@
 """``Principal``: who is asking, in the one identity form the audit log uses.
 
 The REST API builds it from a bearer token, the ``orders`` command from the
-``[cli]`` section. ``person`` is what four-eyes compares: a token's owner,
-or the principal itself when it has no owner.
+``[cli]`` section. ``person`` is what four-eyes compares: the user that owns
+a token, and for the CLI the user named after the ``[cli]`` principal.
 """
 
 from dataclasses import dataclass, field
@@ -43,10 +43,12 @@ class Principal:
 
     @classmethod
     def for_cli(cls, cli_settings):
+        # Tokens created without --owner belong to the user named after the
+        # [cli] principal, so both count as that one person for four-eyes.
         return cls(
             kind="cli",
             id=cli_settings.actor_id,
-            person=cli_settings.actor_id,
+            person=f"user:{cli_settings.principal}",
             scopes=frozenset(cli_settings.scopes),
             operator=cli_settings.operator,
         )

@@ -121,31 +121,35 @@ def _recover(record, principal):
     return Recovery(record.pk, record.coid, "completed")
 
 
-def find_unresolved(coid):
-    """Return the one unresolved record with ``coid``, or raise."""
+def find_unresolved(coid, record_id=None):
+    """Return the one unresolved record with ``coid`` (and ``record_id``), or raise."""
     candidates = [record for record in unresolved() if record.coid == coid]
+    if record_id is not None:
+        candidates = [record for record in candidates if record.pk == record_id]
     if not candidates:
         raise NotFound(
-            f"No unresolved order request has cOID {coid}. List them with "
-            "'manage.py orders unresolved'.",
+            f"No unresolved order request has cOID {coid}"
+            + (f" and record id {record_id}" if record_id is not None else "")
+            + ". List them with 'manage.py orders unresolved'.",
             code="record_not_found",
         )
     if len(candidates) > 1:
         ids = ", ".join(str(record.pk) for record in candidates)
         raise InvalidOrder(
-            f"Several unresolved requests have cOID {coid} (records {ids}); "
-            "resolve the submit first.",
+            f"Several unresolved requests have cOID {coid} (records {ids}). "
+            "Name one with --record ID; 'manage.py orders unresolved' shows "
+            "what each one was.",
             code="ambiguous_coid",
         )
     return candidates[0]
 
 
-def resolve(principal, coid, *, broker_order_id=None, reason=""):
+def resolve(principal, coid, *, broker_order_id=None, reason="", record_id=None):
     """Resolve the record of ``coid`` as placed (with ``broker_order_id``) or not.
 
     Only an operator may call it; the caller checks. Returns the record.
     """
-    record = find_unresolved(coid)
+    record = find_unresolved(coid, record_id)
     request = _request_for(record, principal)
     if broker_order_id is None:
         _resolve_not_placed(request, record, reason)
@@ -234,6 +238,12 @@ def _resolve_change_applied(request, record, broker_order_id):
     A modify's tracked order takes the fields of its preview; a cancel's
     new status is recorded by the next read of the order.
     """
+    if broker_order_id != record.broker_order_id:
+        raise InvalidOrder(
+            f"Request {record.pk} changed broker order {record.broker_order_id}, "
+            f"not {broker_order_id}. Pass that order id to --as-placed.",
+            code="broker_order_mismatch",
+        )
     body = {"mode": record.mode, "resolved_by_operator": True}
     now = market.now()
     with transaction.atomic():

@@ -156,6 +156,22 @@ def _check_collar(intent, policy, reference):
         )
 
 
+def _check_bracket_band(intent, reference):
+    """Refuse exits on the wrong side of the entry, which would fill at once."""
+    entry = intent.limit_price if intent.limit_price is not None else reference
+    low, high = intent.stop_loss_price, intent.take_profit_price
+    if intent.side == "SELL":
+        low, high = high, low
+    if low < entry < high:
+        return
+    raise RiskRefused(
+        f"The bracket's exits must lie on either side of the entry price "
+        f"{decimal_text(entry)}: for a BUY the stop loss below it and the take "
+        "profit above it, for a SELL the other way round.",
+        code="invalid_bracket",
+    )
+
+
 def evaluate(intent, policy, backend, now=None):
     """Run the per-order checks and return a ``RiskResult``, or raise.
 
@@ -183,4 +199,6 @@ def evaluate(intent, policy, backend, now=None):
             code="notional_limit",
         )
     _check_collar(intent, policy, reference)
+    if intent.is_bracket:
+        _check_bracket_band(intent, reference)
     return RiskResult(conid, asset_class, reference, notional, facts)

@@ -31,6 +31,7 @@ from orders.placement import (
     NOT_PLACED,
     Outcome,
     PlacementRequest,
+    after_write_ahead,
     fail,
     mark_unknown,
     replay_outcome,
@@ -149,7 +150,9 @@ def _submit(principal, mode, data, key, operation, required):
         )
         tickets = tickets_for(order, coid, result.conid)
         record = write_ahead_with_limits(request, policy)
-        return _place(request, record, backend, tickets, order)
+        return after_write_ahead(
+            record, lambda: _place(request, record, backend, tickets, order)
+        )
 
 
 def _place(request, record, backend, tickets, order):

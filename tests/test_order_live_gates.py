@@ -531,8 +531,23 @@ def test_cancel_and_modify_do_not_count(desk):
     assert cancelled.status_code == 200, cancelled.content
     assert counts["window_order_count"] == 1
     assert counts["session_order_count"] == 1
-    assert counts["session_notional"] == 1930
+    # The modify from 10 to 12 shares at 193 adds its increase, 386.
+    assert counts["session_notional"] == 2316
     assert_refused(desk, third, "frequency_limit", 429, "third", 2)
+
+
+def test_modify_that_grows_past_session_notional_is_refused(desk):
+    desk.configure("risk_policies.small", "max_notional_per_session", '"3000"')
+    placed = desk.place("first")
+    broker_order_id = placed["orders"][0]["broker_order_id"]
+    change = desk.approved(order_fields(LIVE_ACCOUNT, quantity="20"))
+
+    modified = post(
+        f"/api/v1/orders/live/{broker_order_id}/modify", desk.trader, change, "grow"
+    )
+
+    assert modified.status_code == 422, modified.content
+    assert body_of(modified)["error"]["code"] == "session_notional_limit"
 
 
 CANCEL_CONDITIONS = [

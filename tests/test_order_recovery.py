@@ -359,8 +359,8 @@ def crash_once(monkeypatch, name):
 
 def crashed_submit(desk, body):
     response = desk.submit(body)
-    assert response.status_code == 500, response.content
-    assert body_of(response)["error"]["code"] == "internal_error"
+    assert response.status_code == 502, response.content
+    assert body_of(response)["error"]["code"] == "outcome_unrecorded"
 
 
 def test_crash_after_broker_leaves_pending(desk, monkeypatch):
@@ -370,7 +370,8 @@ def test_crash_after_broker_leaves_pending(desk, monkeypatch):
     crashed = desk.submit(body)
     retry = desk.submit(body)
 
-    assert crashed.status_code == 500, crashed.content
+    assert crashed.status_code == 502, crashed.content
+    assert body_of(crashed)["error"]["code"] == "outcome_unrecorded"
     assert record_of().status == IdempotencyRecord.PENDING
     assert SimulatedOrder.objects.count() == 1
     assert LiveOrder.objects.count() == 0

@@ -82,6 +82,7 @@ class OrderApiView(ApiView):
             self.call.account_id = None
 
     def outcome_response(self, outcome):
+        self.call.reached_broker = True
         if "error" not in outcome.body:
             return Response(
                 outcome.body, status=outcome.status, headers=outcome.headers

@@ -124,6 +124,13 @@ class Command(SubcommandCommand):
         resolve.add_argument(
             "--reason", type=non_empty, required=True, help="How this was established."
         )
+        resolve.add_argument(
+            "--record",
+            type=int,
+            metavar="ID",
+            help="Idempotency record id, when several unresolved requests share "
+            "the cOID (default: the only one).",
+        )
 
         self._subparser(
             actions,
@@ -158,7 +165,9 @@ class Command(SubcommandCommand):
     def _order_arguments(self, parser):
         parser.add_argument("--account", required=True, help="Account id.")
         parser.add_argument("--symbol", required=True, help="Symbol, such as AAPL.")
-        parser.add_argument("--side", required=True, choices=["BUY", "SELL"])
+        parser.add_argument(
+            "--side", required=True, choices=["BUY", "SELL"], help="Order side."
+        )
         parser.add_argument("--quantity", required=True, help="Whole number of shares.")
         parser.add_argument(
             "--type",
@@ -322,6 +331,7 @@ class Command(SubcommandCommand):
             options["coid"],
             broker_order_id=options["as_placed"],
             reason=options["reason"],
+            record_id=options["record"],
         )
         return 200, {
             "coid": record.coid,
