@@ -8,7 +8,9 @@ from orders.models.halt import (
     TradingHaltChange,
 )
 from orders.models.idempotency import IdempotencyRecord
+from orders.models.lease import ReconcileLease
 from orders.models.previews import OrderPreview
+from orders.models.reconcile_health import ReconcileHealth
 from orders.models.tracked import (
     LiveOrder,
     LiveOrderPending,
@@ -26,6 +28,8 @@ __all__ = [
     "OrderGroup",
     "OrderPreview",
     "PaperOrder",
+    "ReconcileHealth",
+    "ReconcileLease",
     "TradingHalt",
     "TradingHaltChange",
 ]

@@ -248,6 +248,18 @@ class LiveOrderPending(models.Model):
     added_at = models.DateTimeField(
         verbose_name="added at", help_text="When the order joined the backlog (UTC)."
     )
+    why_held = models.CharField(
+        max_length=200,
+        blank=True,
+        verbose_name="why held",
+        help_text="IBKR's hold reason of an Inactive order that is still working.",
+    )
+    not_found_count = models.PositiveIntegerField(
+        default=0,
+        verbose_name="passes not found",
+        help_text="Consecutive reconcile passes in which the broker did not "
+        "know the order; reset when it is seen again.",
+    )
 
     class Meta:
         db_table = "live_orders_pending"
