@@ -15,6 +15,9 @@ import logging
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
+from django.db import transaction
+from django.db.models import F
+
 import audit
 from audit.envelope import ALLOW, COMPLETED, FAILED
 from ibkr_gateway import market
@@ -71,7 +74,7 @@ class _Tracked:
         return (self.order.account_id, self.order.broker_order_id)
 
 
-def _apply(mode, item, state, report, actor, now):
+def _apply(mode, item, state, report, actor, polls):
     order = item.order
     previous_status = order.status
     previous_filled = order.filled_quantity
@@ -93,24 +96,38 @@ def _apply(mode, item, state, report, actor, now):
             }
         )
     if order.lifecycle in OPEN_LIFECYCLES:
-        _touch(item.row, now, why_held=state.get("why_held") or "", found=True)
+        if item.row is not None:
+            polls.seen(item.row, state.get("why_held") or "")
         return
     report.completed += 1
 
 
-def _touch(row, now, *, why_held=None, found):
-    if row is None:
-        return
-    row.last_polled_at = now
-    row.not_found_count = 0 if found else row.not_found_count + 1
-    fields = ["last_polled_at", "not_found_count"]
-    if why_held is not None:
-        row.why_held = why_held[:200]
-        fields.append("why_held")
-    # The row may be gone if record_state removed a final order.
-    LiveOrderPending.objects.filter(pk=row.pk).update(
-        **{name: getattr(row, name) for name in fields}
-    )
+class _Polls:
+    """Poll times and counts of backlog rows, written in one transaction.
+
+    One UPDATE per group of rows keeps a pass over a large backlog from
+    paying one commit per row.
+    """
+
+    def __init__(self):
+        self.found = {}
+        self.not_found = []
+
+    def seen(self, row, why_held):
+        self.found.setdefault(why_held[:200], []).append(row.pk)
+
+    def missing(self, row):
+        self.not_found.append(row.pk)
+
+    def write(self, now):
+        with transaction.atomic():
+            for why_held, ids in self.found.items():
+                LiveOrderPending.objects.filter(pk__in=ids).update(
+                    last_polled_at=now, not_found_count=0, why_held=why_held
+                )
+            LiveOrderPending.objects.filter(pk__in=self.not_found).update(
+                last_polled_at=now, not_found_count=F("not_found_count") + 1
+            )
 
 
 def _reconcile(mode, items, backend, actor, now):
@@ -123,22 +140,27 @@ def _reconcile(mode, items, backend, actor, now):
         (state.get("account_id"), state["broker_order_id"]): state
         for state in backend.live_orders()
     }
+    polls = _Polls()
     for item in items:
         state = listed.get(item.key)
         if state is None:
             try:
                 state = backend.order_status(*item.key)
             except broker_errors.BrokerOrderNotFound:
-                _touch(item.row, now, found=False)
+                passes = None
+                if item.row is not None:
+                    polls.missing(item.row)
+                    passes = item.row.not_found_count + 1
                 report.unresolved.append(
                     {
                         "broker_order_id": item.order.broker_order_id,
                         "reason": "not_found",
-                        "passes": getattr(item.row, "not_found_count", None),
+                        "passes": passes,
                     }
                 )
                 continue
-        _apply(mode, item, state, report, actor, now)
+        _apply(mode, item, state, report, actor, polls)
+    polls.write(now)
     return report
 
 

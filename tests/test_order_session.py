@@ -38,6 +38,33 @@ from tests.orders_support import (
 EXAMPLE = REPO_ROOT / "config" / "example.toml"
 
 
+STORY = [
+    ("order_preview_created", None),
+    ("approval_granted", None),
+    ("order_requested", None),
+    ("order_completed", None),
+    ("paper_order_lifecycle_changed", None),
+    ("paper_order_lifecycle_changed", None),
+    ("paper_order_lifecycle_changed", None),
+    ("order_preview_created", None),
+    ("approval_granted", None),
+    ("order_refused", "trading_halted"),
+    ("trading_resumed", None),
+    ("order_preview_created", None),
+    ("approval_granted", None),
+    ("order_requested", None),
+    ("order_completed", None),
+    ("order_preview_created", None),
+    ("approval_granted", None),
+    ("order_requested", None),
+    ("order_completed", None),
+    ("order_requested", None),
+    ("live_order_lifecycle_changed", None),
+    ("order_completed", None),
+    ("order_preview_refused", "price_collar"),
+]
+
+
 @pytest.fixture
 def example_gateway(gateway_db, monkeypatch, settings):
     """The example config on a new installation, which starts halted."""
@@ -155,32 +182,7 @@ def test_session_log_tells_the_story_in_order(session):
         if event["event_type"] != "api_request"
     ]
 
-    expected = [
-        ("order_preview_created", None),
-        ("approval_granted", None),
-        ("order_requested", None),
-        ("order_completed", None),
-        ("paper_order_lifecycle_changed", None),
-        ("paper_order_lifecycle_changed", None),
-        ("paper_order_lifecycle_changed", None),
-        ("order_preview_created", None),
-        ("approval_granted", None),
-        ("order_refused", "trading_halted"),
-        ("trading_resumed", None),
-        ("order_preview_created", None),
-        ("approval_granted", None),
-        ("order_requested", None),
-        ("order_completed", None),
-        ("order_preview_created", None),
-        ("approval_granted", None),
-        ("order_requested", None),
-        ("order_completed", None),
-        ("order_requested", None),
-        ("live_order_lifecycle_changed", None),
-        ("order_completed", None),
-        ("order_preview_refused", "price_collar"),
-    ]
-    assert story == expected
+    assert story == STORY
 
 
 def test_session_paper_fill_is_audited_with_quantities(session):
@@ -214,7 +216,19 @@ def test_session_scope_denial_is_audited(session):
 def test_tail_shows_the_story(session):
     db_path, _answers = session
 
-    result = operator(db_path, "audit", "tail", "--limit", "60")
+    result = operator(db_path, "audit", "tail", "--limit", "200", "--json")
+    tail = json.loads(result.stdout)["events"]
+    story = [
+        (event["event_type"], event["error_code"])
+        for event in reversed(tail)
+        if event["event_type"] != "api_request"
+    ]
+    denials = [
+        event["error_code"]
+        for event in tail
+        if event["event_type"] == "api_request" and event["decision"] == "deny"
+    ]
 
-    assert "order_completed" in result.stdout
-    assert "trading_resumed" in result.stdout
+    assert result.returncode == 0, result.stderr
+    assert story[: len(STORY)] == STORY
+    assert denials == ["scope_denied"]
