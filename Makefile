@@ -1,7 +1,8 @@
-# Set-up commands of the gateway. `make run` starts the web server on the
-# embedded SQLite database; `make test` runs the whole test suite. Each
-# creates the virtual environment in .venv itself and reinstalls only when
-# a requirements file changes.
+# Set-up commands of the gateway. `make run` starts the web server and the
+# django-q2 cluster that reconciles orders, both on the embedded SQLite
+# database; `make test` runs the whole test suite. Each creates the virtual
+# environment in .venv itself and reinstalls only when a requirements file
+# changes.
 
 PYTHON ?= python3
 VENV := .venv
@@ -42,14 +43,22 @@ $(EXAMPLE_ENV):
 	umask 077 && $(PYTHON) -c 'import secrets; print("\n".join(f"export {name}={secrets.token_hex(32)}" for name in ("IBKR_AUDIT_HMAC_SECRET", "IBKR_AUDIT_CORRELATION_SECRET", "DJANGO_SECRET_KEY")) + "\nexport IBKR_GATEWAY_CONFIG=$(EXAMPLE_CONFIG)\nexport DATABASE_URL=sqlite:///$(CURDIR)/var/example.sqlite3")' > $@
 	@echo "Wrote random keys for the example config to $@; load them in other shells with: . $@"
 
+# `run` starts the django-q2 cluster (manage.py qcluster) in the background
+# next to gunicorn, both with the same environment. The trap sends SIGTERM to
+# both when gunicorn exits or the shell gets SIGINT or SIGTERM, then waits for
+# them. The cluster first finishes its running reconcile sweeps, so stopping
+# can take up to two minutes.
 run: $(VENV)/.runtime-installed $(RUN_NEEDS)
 	mkdir -p var
 	$(LOAD_ENV) $(VENV)/bin/python manage.py check
 	$(LOAD_ENV) $(VENV)/bin/python manage.py migrate --noinput
 	$(LOAD_ENV) $(VENV)/bin/python manage.py collectstatic --noinput --verbosity 0
+	trap 'kill $$server $$cluster 2>/dev/null; wait' EXIT INT TERM; \
+	$(LOAD_ENV) exec $(VENV)/bin/python manage.py qcluster & cluster=$$!; \
 	$(LOAD_ENV) exec $(VENV)/bin/gunicorn ibkr_gateway.wsgi:application \
 		--bind $(BIND) --workers $(WORKERS) --preload --no-control-socket \
-		--access-logfile - --error-logfile - --log-level info
+		--access-logfile - --error-logfile - --log-level info & server=$$!; \
+	wait $$server
 
 test: $(VENV)/.dev-installed
 	$(VENV)/bin/python -m pytest

@@ -28,10 +28,10 @@ def acquire(name, holder, ttl_seconds, now=None):
     with transaction.atomic():
         leases = ReconcileLease.objects.filter(name=name)
 
-        taken = leases.filter(expires_at__lte=now).update(
+        taken_over = leases.filter(expires_at__lte=now).update(
             holder=holder, acquired_at=now, expires_at=expires_at
         )
-        if taken:
+        if taken_over:
             return True
 
         extended = leases.filter(holder=holder).update(expires_at=expires_at)
@@ -66,7 +66,7 @@ def renew(name, holder, ttl_seconds, now=None):
 
 
 def release(name, holder):
-    """Give up lease ``name`` if ``holder`` holds it; return True if it did.
+    """Delete lease ``name`` if ``holder`` holds it, and return whether it did.
 
     A lease taken over by another holder is left alone.
     """
