@@ -4,10 +4,14 @@
 # environment in .venv itself and reinstalls only when a requirements file
 # changes.
 
+# bash, because the run recipe signals the cluster's process group, which
+# dash's kill cannot name.
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIND ?= 127.0.0.1:8000
 WORKERS ?= 2
+CLUSTER_STOP_SECONDS ?= 15
 EXAMPLE_CONFIG := config/example.toml
 EXAMPLE_ENV := var/example.env
 
@@ -43,18 +47,23 @@ $(EXAMPLE_ENV):
 	umask 077 && $(PYTHON) -c 'import secrets; print("\n".join(f"export {name}={secrets.token_hex(32)}" for name in ("IBKR_AUDIT_HMAC_SECRET", "IBKR_AUDIT_CORRELATION_SECRET", "DJANGO_SECRET_KEY")) + "\nexport IBKR_GATEWAY_CONFIG=$(EXAMPLE_CONFIG)\nexport DATABASE_URL=sqlite:///$(CURDIR)/var/example.sqlite3")' > $@
 	@echo "Wrote random keys for the example config to $@; load them in other shells with: . $@"
 
-# `run` starts the django-q2 cluster (manage.py qcluster) in the background
-# next to gunicorn, both with the same environment. The trap sends SIGTERM to
-# both when gunicorn exits or the shell gets SIGINT or SIGTERM, then waits for
-# them. The cluster first finishes its running reconcile sweeps, so stopping
-# can take up to two minutes.
+# `run` starts the django-q2 cluster (manage.py qcluster) in the background,
+# in its own process group, next to gunicorn, both with the same environment.
+# The trap sends SIGTERM to both when gunicorn exits or the shell gets SIGINT
+# or SIGTERM. The cluster
+# would first finish its running reconcile sweeps, which can take two
+# minutes, so it is killed after CLUSTER_STOP_SECONDS; an interrupted pass
+# rolls back, and its lease expires on its own.
 run: $(VENV)/.runtime-installed $(RUN_NEEDS)
 	mkdir -p var
 	$(LOAD_ENV) $(VENV)/bin/python manage.py check
 	$(LOAD_ENV) $(VENV)/bin/python manage.py migrate --noinput
 	$(LOAD_ENV) $(VENV)/bin/python manage.py collectstatic --noinput --verbosity 0
-	trap 'kill $$server $$cluster 2>/dev/null; wait' EXIT INT TERM; \
-	$(LOAD_ENV) exec $(VENV)/bin/python manage.py qcluster & cluster=$$!; \
+	trap 'kill $$server 2>/dev/null; kill -TERM -- -$$cluster 2>/dev/null; \
+		for second in $$(seq $(CLUSTER_STOP_SECONDS)); do \
+			kill -0 $$cluster 2>/dev/null || break; sleep 1; \
+		done; kill -KILL -- -$$cluster 2>/dev/null; wait' EXIT INT TERM; \
+	$(LOAD_ENV) exec setsid $(VENV)/bin/python manage.py qcluster & cluster=$$!; \
 	$(LOAD_ENV) exec $(VENV)/bin/gunicorn ibkr_gateway.wsgi:application \
 		--bind $(BIND) --workers $(WORKERS) --preload --no-control-socket \
 		--access-logfile - --error-logfile - --log-level info & server=$$!; \
