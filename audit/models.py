@@ -189,3 +189,64 @@ class ChainHead(ReadOnlyModel):
 
     def __str__(self):
         return f"head at seq {self.seq}"
+
+
+class VerificationRun(models.Model):
+    """One full chain verification requested from the admin and run as a task."""
+
+    requested_by = models.CharField(
+        max_length=150,
+        verbose_name="requested by",
+        help_text="User name of the staff member who requested the run.",
+    )
+    requested_at = models.DateTimeField(
+        verbose_name="requested at",
+        help_text="UTC time the run was queued.",
+    )
+    finished_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        verbose_name="finished at",
+        help_text="UTC time the run ended; empty while it is queued or running.",
+    )
+    chain_valid = models.BooleanField(
+        null=True,
+        blank=True,
+        verbose_name="chain valid",
+        help_text="Whether every row, the head row and the links verified; "
+        "empty until the run ends or when it failed.",
+    )
+    events_scanned = models.IntegerField(
+        default=0,
+        verbose_name="events scanned",
+        help_text="Number of rows the run read.",
+    )
+    breaks = models.IntegerField(
+        default=0,
+        verbose_name="breaks",
+        help_text="Number of rows (and the head) that did not verify.",
+    )
+    first_break_seq = models.IntegerField(
+        null=True,
+        blank=True,
+        verbose_name="first break seq",
+        help_text="seq of the first row that did not verify; empty when none.",
+    )
+    error = models.TextField(
+        blank=True,
+        default="",
+        verbose_name="error",
+        help_text="Why the run could not verify the chain, such as a missing key; "
+        "empty when it ran.",
+    )
+
+    class Meta:
+        db_table = "audit_verification_runs"
+        ordering = ["-requested_at"]
+        verbose_name = "verification run"
+        verbose_name_plural = "verification runs"
+        default_permissions = ("view",)
+        permissions = [("run_verification", "Can run a full chain verification")]
+
+    def __str__(self):
+        return f"verification run {self.pk} by {self.requested_by}"
