@@ -91,6 +91,10 @@ class Approval(models.Model):
         db_table = "orders_approval"
         verbose_name = "approval"
         verbose_name_plural = "approvals"
+        # The admin's approve page checks it and treats it as the scope
+        # ibkr:approvals:create. Rows are still written only by
+        # orders.approvals.grant.
+        permissions = [("grant_approval", "Can grant approvals from the admin")]
         ordering = ["-created_at"]
 
     def __str__(self):

@@ -50,6 +50,12 @@ class TradingHalt(models.Model):
         db_table = "orders_trading_halt"
         verbose_name = "trading halt"
         verbose_name_plural = "trading halt"
+        # The admin's halt and resume pages check these. The default change
+        # permission grants nothing, because the admin never edits this row.
+        permissions = [
+            ("halt_trading", "Can halt trading from the admin"),
+            ("resume_trading", "Can resume trading from the admin"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(id=SINGLETON_ID),
