@@ -10,9 +10,16 @@ import uuid
 
 from django.contrib import admin, messages
 from django.contrib.admin import ShowFacets
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    EmptyResultSet,
+    FieldError,
+    PermissionDenied,
+    ValidationError,
+)
 from django.http import (
+    Http404,
     HttpResponseNotAllowed,
     HttpResponseRedirect,
     StreamingHttpResponse,
@@ -205,6 +212,24 @@ class AuditEventAdmin(ReadOnlyAdmin):
             return exc.response
         return response
 
+    def response_action(self, request, queryset):
+        # The admin turns the selected ids into a query before the action
+        # runs, so a non-numeric id would otherwise end in a 500.
+        try:
+            return super().response_action(request, queryset)
+        except (ValueError, ValidationError):
+            return self._refuse_export(
+                request,
+                {"selected": request.POST.getlist("_selected_action")[:20]},
+                "invalid_selection",
+                "the selection is invalid.",
+            )
+
+    def history_view(self, request, object_id, extra_context=None):
+        # Events are never changed, so the admin's change history is always
+        # empty; serving it would be an unaudited view of the event.
+        raise Http404("Audit events have no admin history.")
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         event = self.get_object(request, unquote(object_id))
         if event is None or not self.has_view_permission(request, event):
@@ -314,8 +339,28 @@ class AuditEventAdmin(ReadOnlyAdmin):
         permissions=["export"],
     )
     def export_jsonl(self, request, queryset):
-        selected = sorted(int(pk) for pk in request.POST.getlist("_selected_action"))
-        return self._export(request, queryset, {"selected": selected[:100]})
+        metadata = {"select_across": request.POST.get("select_across") == "1"}
+        if metadata["select_across"]:
+            metadata["filters"] = _filters(request)
+        try:
+            selected = sorted(
+                int(pk) for pk in request.POST.getlist("_selected_action")
+            )
+        except ValueError:
+            return self._refuse_export(
+                request, metadata, "invalid_selection", "The selection is invalid."
+            )
+        metadata["selected"] = selected[:100]
+        return self._export(request, queryset, metadata)
+
+    def _refuse_export(self, request, metadata, error_code, message):
+        """Record a refused export and go back to the list with ``message``."""
+        try:
+            record_refused(request, EXPORT, "admin.audit.export", metadata, error_code)
+        except AuditWriteFailed as exc:
+            return exc.response
+        messages.error(request, f"Export rejected: {message}")
+        return HttpResponseRedirect(reverse("admin:audit_auditevent_changelist"))
 
     def export_view(self, request):
         try:
@@ -329,10 +374,24 @@ class AuditEventAdmin(ReadOnlyAdmin):
                 raise PermissionDenied
         except AuditWriteFailed as exc:
             return exc.response
-        changelist = self.get_changelist_instance(request)
-        return self._export(
-            request, changelist.queryset, {"filters": _filters(request)}
-        )
+        metadata = {"filters": _filters(request)}
+        try:
+            changelist = self.get_changelist_instance(request)
+            queryset = changelist.queryset
+            export_sql(queryset)
+        except EmptyResultSet:
+            return self._refuse_export(
+                request, metadata, "no_events", "the filters match no events."
+            )
+        except (IncorrectLookupParameters, FieldError, ValidationError):
+            return self._refuse_export(
+                request,
+                metadata,
+                "invalid_filter",
+                "a filter parameter is not known or invalid; export from the "
+                "filtered list's own link.",
+            )
+        return self._export(request, queryset, metadata)
 
     def _export(self, request, queryset, metadata):
         back = reverse("admin:audit_auditevent_changelist")
@@ -415,3 +474,24 @@ class AuditEventAdmin(ReadOnlyAdmin):
 @admin.register(ChainHead)
 class ChainHeadAdmin(ReadOnlyAdmin):
     list_display = ("seq", "mac")
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        try:
+            record(request, READ, "admin.audit.head", {"view": "list"})
+        except AuditWriteFailed as exc:
+            return exc.response
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        try:
+            record(request, READ, "admin.audit.head", {"view": "detail"})
+        except AuditWriteFailed as exc:
+            return exc.response
+        return response
+
+    def history_view(self, request, object_id, extra_context=None):
+        # The head row is never changed through the admin, so it has no
+        # history to show.
+        raise Http404("The chain head has no admin history.")

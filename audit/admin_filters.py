@@ -72,21 +72,24 @@ def parse_bound(text, *, end):
     """
     text = text.strip()
     try:
-        moment = parse_datetime(text)
-        if moment is None:
-            day = parse_date(text)
-            if day is None:
-                return None
+        # A date alone is read as a date first: parse_datetime also accepts
+        # it, as midnight, which would drop the named day from "to".
+        day = parse_date(text)
+        if day is not None:
             if end:
                 day += timedelta(days=1)
             moment = datetime.combine(day, time.min)
-    except ValueError:
-        # parse_date and parse_datetime raise on well-formed but impossible
-        # values such as 2026-02-30.
+        else:
+            moment = parse_datetime(text)
+        if moment is None:
+            return None
+        if timezone.is_naive(moment):
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        # Well-formed but impossible values (2026-02-30), and offsets that
+        # move a time past year 1 or 9999, are invalid input.
         return None
-    if timezone.is_naive(moment):
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 class EventTypeFilter(admin.SimpleListFilter):

@@ -115,6 +115,12 @@ class OrderPreviewAdmin(ReadOnlyAdmin):
         preview = self.get_object(request, unquote(object_id))
         if preview is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_permission(request, preview):
+            # The page shows the preview, so it needs the right to view it.
+            raise PermissionDenied(
+                "Approving a preview from the admin also needs the permission "
+                "to view previews. Ask an administrator to grant it."
+            )
 
         form = ApprovalForm(request.POST if request.method == "POST" else None)
         if form.is_bound and form.is_valid():

@@ -89,6 +89,16 @@ def _grant(principal, data, required):
             "it. Ask a colleague with ibkr:approvals:create to approve it."
         )
 
+    if preview.approvals.exists():
+        # One preview is one order: a second approval would let it be
+        # placed twice under two idempotency keys.
+        raise GateRefused(
+            f"Preview {preview.preview_id} is already approved. Preview the "
+            "order again to place another one.",
+            code="preview_already_approved",
+            status=409,
+        )
+
     policy = gates.trading().policy_for(mode)
     expires_at = min(
         now + timedelta(seconds=policy.approval_ttl_seconds), preview.expires_at

@@ -18,6 +18,8 @@ from orders.models import Approval
 from tests.orders_support import (
     LIVE_ACCOUNT,
     PAPER_ACCOUNT,
+    approve,
+    approver_token,
     body_of,
     order_fields,
     preview,
@@ -69,7 +71,7 @@ def preview_id(trader):
 
 
 def test_grant_with_permission(trading_gateway, preview_id):
-    client = sign_in("bob", "grant_approval")
+    client = sign_in("bob", "grant_approval", "view_orderpreview")
 
     response = client.post(
         approve_url(preview_id), {"account_id": PAPER_ACCOUNT, "reason": "checked"}
@@ -91,7 +93,7 @@ def test_grant_with_permission(trading_gateway, preview_id):
 
 
 def test_admin_approval_allows_submit(trader, preview_id):
-    client = sign_in("bob", "grant_approval")
+    client = sign_in("bob", "grant_approval", "view_orderpreview")
     client.post(approve_url(preview_id), {"account_id": PAPER_ACCOUNT})
     approval = Approval.objects.get()
     body = {
@@ -108,7 +110,7 @@ def test_admin_approval_allows_submit(trader, preview_id):
 
 
 def test_approver_cannot_submit_own_approval(trading_gateway, preview_id):
-    client = sign_in("bob", "grant_approval")
+    client = sign_in("bob", "grant_approval", "view_orderpreview")
     client.post(approve_url(preview_id), {"account_id": PAPER_ACCOUNT})
     approval = Approval.objects.get()
     body = {
@@ -126,7 +128,7 @@ def test_approver_cannot_submit_own_approval(trading_gateway, preview_id):
 
 
 def test_preview_author_cannot_approve(trading_gateway, preview_id):
-    client = sign_in("alice", "grant_approval")
+    client = sign_in("alice", "grant_approval", "view_orderpreview")
 
     response = client.post(
         approve_url(preview_id), {"account_id": PAPER_ACCOUNT, "reason": "mine"}
@@ -160,7 +162,7 @@ def test_approval_denied_without_permission(trading_gateway, preview_id):
 
 
 def test_other_account_is_rejected(trading_gateway, preview_id):
-    client = sign_in("bob", "grant_approval")
+    client = sign_in("bob", "grant_approval", "view_orderpreview")
 
     response = client.post(approve_url(preview_id), {"account_id": LIVE_ACCOUNT})
 
@@ -172,7 +174,7 @@ def test_other_account_is_rejected(trading_gateway, preview_id):
 
 
 def test_missing_account_is_rejected(trading_gateway, preview_id):
-    client = sign_in("bob", "grant_approval")
+    client = sign_in("bob", "grant_approval", "view_orderpreview")
 
     response = client.post(approve_url(preview_id), {"account_id": ""})
 
@@ -182,7 +184,7 @@ def test_missing_account_is_rejected(trading_gateway, preview_id):
 
 
 def test_long_reason_is_rejected(trading_gateway, preview_id):
-    client = sign_in("bob", "grant_approval")
+    client = sign_in("bob", "grant_approval", "view_orderpreview")
 
     response = client.post(
         approve_url(preview_id), {"account_id": PAPER_ACCOUNT, "reason": "x" * 501}
@@ -194,7 +196,7 @@ def test_long_reason_is_rejected(trading_gateway, preview_id):
 
 
 def test_approve_page_shows_the_order(trading_gateway, preview_id):
-    client = sign_in("bob", "grant_approval")
+    client = sign_in("bob", "grant_approval", "view_orderpreview")
 
     response = client.get(approve_url(preview_id))
 
@@ -207,7 +209,7 @@ def test_approve_page_shows_the_order(trading_gateway, preview_id):
 
 @pytest.mark.parametrize("object_id", [str(uuid.uuid4()), "not-a-uuid"])
 def test_unknown_preview_redirects(trading_gateway, object_id):
-    client = sign_in("bob", "grant_approval")
+    client = sign_in("bob", "grant_approval", "view_orderpreview")
 
     response = client.post(approve_url(object_id), {"account_id": PAPER_ACCOUNT})
 
@@ -253,3 +255,21 @@ def test_unknown_preview_needs_permission(trading_gateway):
     assert response.status_code == 403
     (refused,) = events(trading_gateway, "approval_refused")
     assert refused["error_code"] == "approver_required"
+
+
+def test_grant_without_view_permission_is_forbidden(preview_id):
+    client = sign_in("dave", "grant_approval")
+
+    response = client.get(approve_url(preview_id))
+
+    assert response.status_code == 403
+
+
+def test_second_approval_of_one_preview_is_refused(preview_id):
+    first = approve(approver_token("bob"), preview_id, PAPER_ACCOUNT)
+
+    second = approve(approver_token("erin"), preview_id, PAPER_ACCOUNT)
+
+    assert first.status_code == 201
+    assert second.status_code == 409
+    assert json.loads(second.content)["error"]["code"] == "preview_already_approved"
