@@ -172,16 +172,18 @@ def test_sweeps_in_threads_never_overlap(gateway_db, monkeypatch):
 
     summaries = {}
 
-    def run_sweep():
+    def run_sweep(slot_seconds):
         name = threading.current_thread().name
         recorder.started[name] = time.monotonic()
         try:
-            summaries[name] = sweep.sweep(slot_seconds=slot)
+            summaries[name] = sweep.sweep(slot_seconds=slot_seconds)
         finally:
             connections["default"].close()
 
-    first = threading.Thread(target=run_sweep, name="first")
-    second = threading.Thread(target=run_sweep, name="second")
+    first = threading.Thread(target=run_sweep, args=(slot,), name="first")
+    # The second slot outlasts the first sweep's slow last pass with room to
+    # spare on a loaded machine, so it must take the lease after the first.
+    second = threading.Thread(target=run_sweep, args=(slot * 2,), name="second")
     first.start()
     time.sleep(1.0)
     second.start()
@@ -262,7 +264,9 @@ def test_sweeps_in_processes_never_overlap(gateway_db, tmp_path):
         deadline = time.monotonic() + 20
         while not first_log.read_text() and time.monotonic() < deadline:
             time.sleep(0.05)
-        processes.append(start_sweep_process(gateway_db, second_log, slot=3.0))
+        # A longer slot than the first's, so that under load the second
+        # process still outlasts the first sweep and takes the lease after it.
+        processes.append(start_sweep_process(gateway_db, second_log, slot=6.0))
         first_summary, second_summary = map(finish_sweep_process, processes)
     finally:
         for process in processes:
