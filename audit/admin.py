@@ -376,29 +376,34 @@ class AuditEventAdmin(ReadOnlyAdmin):
             return exc.response
         metadata = {"filters": _filters(request)}
         try:
-            changelist = self.get_changelist_instance(request)
-            queryset = changelist.queryset
-            export_sql(queryset)
-        except EmptyResultSet:
-            return self._refuse_export(
-                request, metadata, "no_events", "the filters match no events."
-            )
+            queryset = self.get_changelist_instance(request).queryset
         except (IncorrectLookupParameters, FieldError, ValidationError):
-            return self._refuse_export(
-                request,
-                metadata,
-                "invalid_filter",
-                "a filter parameter is not known or invalid; export from the "
-                "filtered list's own link.",
-            )
+            return self._refuse_invalid_filter(request, metadata)
         return self._export(request, queryset, metadata)
+
+    def _refuse_invalid_filter(self, request, metadata):
+        return self._refuse_export(
+            request,
+            metadata,
+            "invalid_filter",
+            "a filter parameter is not known or invalid; export from the "
+            "filtered list's own link.",
+        )
 
     def _export(self, request, queryset, metadata):
         back = reverse("admin:audit_auditevent_changelist")
         operation = "admin.audit.export"
         metadata = {**metadata, "format": "jsonl"}
         try:
-            reader = ExportReader(*export_sql(queryset))
+            sql = export_sql(queryset)
+        except EmptyResultSet:
+            return self._refuse_export(
+                request, metadata, "no_events", "the filters match no events."
+            )
+        except (FieldError, ValidationError):
+            return self._refuse_invalid_filter(request, metadata)
+        try:
+            reader = ExportReader(*sql)
         except AuditDatabaseError as exc:
             logger.error(
                 "admin request %s: the audit log cannot be read: %s",

@@ -38,21 +38,15 @@ def grant(principal, data):
     ``reason``. Every refusal is audited before ``OrderError`` is raised.
     """
     required = [scopes.APPROVALS_CREATE]
-    account_id = data.get("account_id") if isinstance(data, dict) else None
     try:
         return _grant(principal, data, required)
     except (InvalidOrder, GateRefused, FourEyesDenied, OperatorRequired) as error:
-        safe_account = account_id if isinstance(account_id, str) else None
-        try:
-            intent.account_id(safe_account)
-        except InvalidOrder:
-            safe_account = None
         events.refused(
             events.APPROVAL_REFUSED,
             principal,
             OPERATION,
             error,
-            account_id=safe_account,
+            account_id=intent.safe_account_id(data),
             required=required,
             input=data,
         )

@@ -187,6 +187,18 @@ def uuid_value(value, name):
     )
 
 
+def safe_account_id(data):
+    """Return the body's account id when it is well formed, else None.
+
+    Refusal events hash only a well-formed id, so malformed input never
+    reaches the audit log's account column.
+    """
+    value = data.get("account_id") if isinstance(data, dict) else None
+    if not isinstance(value, str) or not ACCOUNT_ID_PATTERN.fullmatch(value):
+        return None
+    return value
+
+
 def choice(value, name, allowed):
     if not isinstance(value, str) or value.upper() not in allowed:
         raise InvalidOrder(

@@ -49,15 +49,6 @@ def parse_request(data, key):
     return key, order, preview_id, approval_id, context, fields
 
 
-def safe_account_id(data):
-    """Return the body's account id when it is well formed, else None."""
-    value = data.get("account_id") if isinstance(data, dict) else None
-    try:
-        return intent.account_id(value)
-    except OrderError:
-        return None
-
-
 def _preview_and_approval(principal, mode, order, preview_id, approval_id, now):
     account_hash = gates.account_hash(order.account_id)
     preview = gates.load_preview(preview_id)
@@ -136,7 +127,7 @@ def run_audited(principal, operation, required, data, step, metadata=None):
     try:
         return step()
     except KeyReplayed as replayed:
-        account_id = safe_account_id(data)
+        account_id = intent.safe_account_id(data)
         return replay_outcome(principal, operation, replayed.replay, account_id)
     except OrderError as error:
         events.refused(
@@ -144,7 +135,7 @@ def run_audited(principal, operation, required, data, step, metadata=None):
             principal,
             operation,
             error,
-            account_id=safe_account_id(data),
+            account_id=intent.safe_account_id(data),
             required=required,
             input=data if isinstance(data, dict) else None,
             metadata=metadata,
@@ -157,7 +148,7 @@ def run_audited(principal, operation, required, data, step, metadata=None):
             principal,
             operation,
             error.code,
-            account_id=safe_account_id(data),
+            account_id=intent.safe_account_id(data),
             required=required,
             metadata=metadata,
         )

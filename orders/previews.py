@@ -55,9 +55,7 @@ def create_preview(principal, data, *, bracket=False):
     """
     operation = BRACKET_OPERATION if bracket else OPERATION
     required = [scopes.ORDERS_PREVIEW]
-    account_id = data.get("account_id") if isinstance(data, dict) else None
-    if not isinstance(account_id, str):
-        account_id = None
+    account_id = intent.safe_account_id(data)
     try:
         return _create(principal, data, bracket, operation, required)
     except OrderError as error:
@@ -66,7 +64,7 @@ def create_preview(principal, data, *, bracket=False):
             principal,
             operation,
             error,
-            account_id=_safe_account(account_id),
+            account_id=account_id,
             required=required,
             input=data,
         )
@@ -77,19 +75,11 @@ def create_preview(principal, data, *, bracket=False):
             principal,
             operation,
             error.code,
-            account_id=_safe_account(account_id),
+            account_id=account_id,
             required=required,
             input=data,
         )
         raise
-
-
-def _safe_account(account_id):
-    # Only a well-formed id is hashed into the event; anything else stays out.
-    try:
-        return intent.account_id(account_id)
-    except OrderError:
-        return None
 
 
 def _whatif(backend, order, conid):
