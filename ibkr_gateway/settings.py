@@ -184,8 +184,9 @@ IBKR_MARKET_HOURS = os.environ.get(
 Q_CLUSTER = {
     "name": "ibkr_gateway",
     "orm": "default",
-    # Each reconcile sweep holds a worker for its two-minute slot and one
-    # starts every minute, so two are taken by sweeps; the rest run other tasks.
+    # Each reconcile sweep occupies a worker for its two-minute slot and one
+    # starts every minute, so sweeps take two workers and the rest run other
+    # tasks.
     "workers": 4,
     "timeout": 150,
     "retry": 300,

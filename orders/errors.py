@@ -1,7 +1,7 @@
 """Order workflow errors as data: a stable code, an HTTP status and a fix.
 
 Workflows raise ``OrderError`` for every refusal; the REST views and the
-``orders`` command turn it into their own answer with ``code``, ``status``
+``orders`` command turn it into their own response with ``code``, ``status``
 and ``message``. A refusal is audited by the workflow before it is raised.
 Messages name the offending value only when it is not a secret or an
 account id.
@@ -43,7 +43,7 @@ class RiskRefused(OrderError):
     """The risk policy refuses the order; ``code`` names the check."""
 
     status = 422
-    default_message = "The risk policy refuses this order."
+    default_message = "The risk policy rejects this order."
 
 
 class GateRefused(OrderError):

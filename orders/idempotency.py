@@ -1,7 +1,7 @@
 """Idempotency keys: lookup before any gate, replay, conflicts and the cOID.
 
 A key is unique per principal and operation. The lookup runs first: the
-same request under a completed key replays the stored answer, a different
+same request under a completed key replays the stored response, a different
 request gets 422, and a key still in flight or with an unknown outcome
 gets 409. No branch reaches the broker.
 """
@@ -23,7 +23,7 @@ STOP_LOSS_SUFFIX = "-sl"
 
 @dataclass(frozen=True)
 class Replay:
-    """A stored answer to send again for a repeated request."""
+    """Stored response to send again for a repeated request."""
 
     status: int
     body: dict

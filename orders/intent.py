@@ -1,7 +1,7 @@
 """Parse and validate the JSON body of an order request into exact values.
 
-Prices arrive as JSON strings and quantities as strings or integers; a JSON
-number with a fraction or exponent is refused rather than read as a float,
+Prices arrive as JSON strings and quantities as strings or integers. A JSON
+number with a fraction or exponent is rejected rather than read as a float,
 because a float has already lost the exact value. ``request_fields``
 returns the validated fields whose canonical JSON the idempotency check
 hashes.
@@ -30,7 +30,7 @@ TIMES_IN_FORCE = ("DAY", "GTC")
 # Plain decimal notation in ASCII digits: no exponent, sign other than minus,
 # spaces, underscores or leading zeros, so what a client sends is exactly
 # what the gateway reads. A minus is accepted here so that the range checks
-# can say "greater than zero".
+# can report "greater than zero".
 DECIMAL_PATTERN = re.compile(r"-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,8})?", re.ASCII)
 # Integers beyond this lose exactness in the canonical JSON of audit events.
 MAX_JSON_INTEGER = 2**53 - 1

@@ -3,7 +3,7 @@
 Both requests carry the order fields of a preview plus ``preview_id`` and
 ``approval_id``. ``run_audited`` wraps a workflow so that every refusal
 before the broker call is audited once, and a request that lost a same-key
-race gets the stored answer.
+race gets the stored response.
 """
 
 from ibkr_gateway.broker.errors import BrokerError
@@ -82,7 +82,7 @@ def check_preview_and_approval(
     """Return ``(account_hash, preview, approval)`` or raise the failing gate.
 
     A request with the same key can reserve the approval between this
-    request's key lookup and its approval read. That is answered as the key
+    request's key lookup and its approval read. That is reported as the key
     being in flight (or replayed), so the client retries with the same key
     rather than under a new one.
     """

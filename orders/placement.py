@@ -2,13 +2,13 @@
 
 A request that passed its gates is written as a pending
 ``IdempotencyRecord`` with its ``order_requested`` event in one
-transaction, before the broker is called. The broker's answer then ends the
+transaction, before the broker is called. The broker's response then ends the
 record in one of three ways, each in its own transaction with its event:
 
-- completed: the stored answer is replayed for the same key;
+- completed: the stored response is replayed for the same key;
 - failed after the broker: the broker placed nothing, the approval is
   released and the error is replayed for the same key;
-- unknown outcome: the answer was lost and a lookup by cOID found nothing;
+- unknown outcome: the response was lost and a lookup by cOID found nothing;
   the key stays blocked until an operator resolves it.
 
 A crash between the broker call and the last transaction leaves the record
@@ -45,7 +45,7 @@ NOT_PLACED = (
 
 @dataclass
 class Outcome:
-    """The answer to an order request: HTTP status, JSON body, headers."""
+    """Response to an order request: HTTP status, JSON body and headers."""
 
     status: int
     body: dict
@@ -97,7 +97,7 @@ def error_body(code, message):
 
 
 def replay_outcome(principal, operation, replay, account_id):
-    """Return the stored answer of ``replay`` and audit that it was replayed."""
+    """Return the stored response of ``replay`` and audit that it was replayed."""
     events.allowed(
         "order_replayed",
         principal,
@@ -182,7 +182,7 @@ def after_write_ahead(record, step):
 
     Once the pending record is written the broker may have acted, so no
     error after it may read as "nothing happened". The record stays pending
-    for recovery, and its key answers 409 until then.
+    for recovery, and its key gets 409 until then.
     """
     try:
         return step()
@@ -257,7 +257,7 @@ def fail(request, record, error):
 def mark_unknown(request, record, cause):
     """End ``record`` as unknown outcome: the key stays blocked for an operator."""
     message = (
-        f"The broker's answer was lost ({cause}) and no order with cOID "
+        f"The broker's response was lost ({cause}) and no order with cOID "
         f"{record.coid or '-'} was found. Do not send the order again: an "
         "operator resolves it with 'manage.py orders resolve'."
     )

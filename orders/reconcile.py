@@ -1,10 +1,10 @@
 """Reconcile the gateway's orders with the broker's view of them.
 
 ``reconcile_live_orders_once`` walks the ``live_orders_pending`` backlog,
-oldest poll first, against one read of the broker's order list, and asks
-for a single order's status only when the list lacks it: an empty or
-partial list, as IBKR returns right after a login, is never read as a
-transition. Every change goes through ``orders.observe.record_state``,
+oldest poll first, against one read of the broker's order list. It
+requests a single order's status only when the list lacks the order, so an
+empty or partial list, as IBKR returns right after a login, is never read
+as a transition. Every change goes through ``orders.observe.record_state``,
 which writes the lifecycle event and drops filled, cancelled and refused
 orders from the backlog. ``run_pass`` adds the steps of a sweep: resolve
 unknown outcomes, rebuild the backlog, reconcile live and paper orders,
@@ -32,8 +32,8 @@ from orders.observe import record_state
 logger = logging.getLogger(__name__)
 
 RECONCILER_ACTOR = {"kind": "reconciler", "id": "reconciler"}
-# Broker errors that say the broker cannot be asked now, as opposed to an
-# answer about one order.
+# Broker errors meaning the broker cannot be reached now, as opposed to an
+# error about one order.
 OUTAGE_ERRORS = (
     broker_errors.BrokerUnavailable,
     broker_errors.BrokerLoginRequired,
@@ -49,7 +49,7 @@ OPEN_LIFECYCLES = (Lifecycle.WORKING, Lifecycle.UNKNOWN)
 
 @dataclass
 class PassReport:
-    """What one pass over one mode saw."""
+    """Counts and unresolved orders of one pass over one mode."""
 
     scanned: int = 0
     transitions: int = 0

@@ -71,9 +71,7 @@ def test_unrecorded_completion_is_not_reported_as_not_performed(
     assert IdempotencyRecord.objects.get().status == IdempotencyRecord.PENDING
 
 
-def test_failed_final_event_after_an_order_says_to_retry_same_key(
-    trading_gateway, trader, approver
-):
+def test_failed_final_event_says_retry(trading_gateway, trader, approver):
     body = approved(trader, approver, order_fields(LIVE_ACCOUNT, limit_price="190"))
     abort_inserts_of(trading_gateway, "api_request")
 
@@ -85,7 +83,7 @@ def test_failed_final_event_after_an_order_says_to_retry_same_key(
     assert "not performed" not in message
 
 
-def test_cli_and_its_default_owner_token_are_one_person(trading_gateway):
+def test_cli_and_default_token_one_person(trading_gateway):
     out = StringIO()
     call_command(
         "orders",

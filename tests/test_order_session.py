@@ -95,7 +95,7 @@ def stored_events(db_path):
 
 
 def run_session(db_path):
-    """Run the README's session and return the answers worth checking."""
+    """Run the README's session and return the responses worth checking."""
     trader = trader_token("alice")
     approver = approver_token("bob")
     answers = {}

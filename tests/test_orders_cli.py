@@ -89,7 +89,7 @@ def test_operator_approves_a_token_preview(trading_gateway):
     )
 
 
-def test_approve_of_own_preview_is_denied_under_four_eyes(trading_gateway):
+def test_approve_own_preview_denied(trading_gateway):
     preview_id = orders("preview", *ORDER_OPTIONS)["preview_id"]
 
     error = refused("approve", preview_id, "--account", PAPER_ACCOUNT)

@@ -43,10 +43,10 @@ def events(db_path, event_type):
 
 
 class ScriptedBroker:
-    """A broker whose ``live_orders`` answers come from a list, one per call.
+    """A broker whose ``live_orders`` results come from a list, one per call.
 
-    An answer is a list of order states, or an exception to raise.
-    ``order_status`` answers from ``statuses`` by broker order id, or raises
+    A result is a list of order states, or an exception to raise.
+    ``order_status`` returns from ``statuses`` by broker order id, or raises
     ``BrokerOrderNotFound``.
     """
 
@@ -220,7 +220,7 @@ def test_rate_limit_backoff_honours_retry_after(
     assert broker.list_calls == 1
 
 
-def test_order_not_found_stays_in_backlog_and_is_reported(trading_gateway, live_order):
+def test_not_found_order_stays_in_backlog(trading_gateway, live_order):
     broker = ScriptedBroker([[], [], []])
 
     reports = [live_pass(broker) for _ in range(3)]
@@ -299,7 +299,7 @@ class LostSubmitBackend(SimulatedBackend):
         return None
 
 
-def test_lost_submit_is_linked_by_coid_during_a_pass(trading_gateway, monkeypatch):
+def test_pass_links_lost_submit_by_coid(trading_gateway, monkeypatch):
     trader = trader_token("alice")
     body = approved(
         trader, approver_token("bob"), order_fields(LIVE_ACCOUNT, limit_price="190")

@@ -160,7 +160,7 @@ class IbkrBackend(ABC):
     # string verbatim (``Submitted``, ``Filled``, ...); mapping it to a
     # lifecycle is the caller's job (``ibkr_gateway.broker.order_status``).
     #
-    # Order POSTs are never retried by a backend: a timeout or lost answer
+    # Order POSTs are never retried by a backend. A timeout or lost response
     # raises, and the caller finds the order by its cOID.
 
     @abstractmethod
@@ -173,7 +173,7 @@ class IbkrBackend(ABC):
         entry per ticket in ticket order. Raises ``BrokerPromptRefused`` for
         a question off the allow-list, ``BrokerOrderRejected``,
         ``DuplicateClientOrderId``, ``BrokerReplyExpired``, and the
-        transport errors; after ``BrokerTimeout`` or ``BrokerUnavailable``
+        transport errors. After ``BrokerTimeout`` or ``BrokerUnavailable``
         the order may or may not have been placed.
         """
 
@@ -191,7 +191,7 @@ class IbkrBackend(ABC):
         """Ask the broker to cancel an order.
 
         Returns ``{"broker_order_id": str, "status": str}`` where status is
-        the broker's answer, often ``PendingCancel``. Raises
+        the broker's response, often ``PendingCancel``. Raises
         ``BrokerOrderNotFound`` and ``BrokerOrderRejected`` (for example for
         a filled order).
         """

@@ -202,7 +202,7 @@ class BrokerOrderNotFound(BrokerError):
 
 
 class DuplicateClientOrderId(BrokerError):
-    """IBKR already holds an order with this cOID, so nothing new was placed.
+    """IBKR already has an order with this cOID, so nothing new was placed.
 
     The earlier order is found with ``find_order_by_coid``, never by sending
     again.
@@ -241,7 +241,7 @@ class BrokerPromptRefused(BrokerError):
 
 
 class BrokerReplyExpired(BrokerError):
-    """A reply id that IBKR no longer knows: the question expired unanswered.
+    """A reply id that IBKR no longer recognizes: the question expired unanswered.
 
     The order was not placed; a new submit with a new idempotency key is
     needed.
